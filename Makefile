@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Everything else is for developers and CI.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install run test check lint format bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: migrate, load the demo church, and run web + worker + beat (Ctrl-C stops all).
+run: install
+	mkdir -p var/celery-broker/processed var/media
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(BIN)/honcho -f Procfile.dev start
+
+## make test: the whole suite (PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set; else SQLite).
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make check: every gate CI runs.
+check: install lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check
+	DJANGO_SETTINGS_MODULE=koinonia.settings.test $(PY) manage.py check --fail-level WARNING
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## make bench: benchmark scenarios on PostgreSQL + Redis; results in bench/results/.
+bench: install
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -1,0 +1,1 @@
+"""Models for billing (filled by its issue)."""

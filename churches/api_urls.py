@@ -1,0 +1,10 @@
+from django.urls import re_path
+
+from churches import api
+from koinonia.api.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+router.register("staff", api.StaffViewSet, basename="staff")
+router.register("api-keys", api.ApiKeyViewSet, basename="api-key")
+
+urlpatterns = [re_path(r"^church/?$", api.CurrentChurchApi.as_view(), name="api_church"), *router.urls]

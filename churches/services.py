@@ -1,0 +1,301 @@
+"""Writes for churches, staff and API keys. Keyword-only, typed, atomic; ``church`` first."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.text import slugify
+
+from churches.models import ApiKey, AuditLog, Church, Invitation, Role, StaffMembership, User
+from churches.signals import church_created
+from koinonia.api.authentication import KEY_PREFIX, hash_api_key
+from koinonia.exceptions import BusinessRuleError
+
+TRIAL_DAYS = 14
+
+
+def audit_record(
+    *,
+    church: Church | None = None,
+    church_id: int | None = None,
+    action: str,
+    actor: User | None = None,
+    api_key: ApiKey | None = None,
+    target=None,
+    data: dict | None = None,
+    ip_address: str | None = None,
+) -> AuditLog:
+    return AuditLog.objects.create(
+        church_id=church.pk if church is not None else church_id,
+        actor=actor if actor is not None and getattr(actor, "pk", None) else None,
+        api_key=api_key,
+        action=action,
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        data=data or {},
+        ip_address=ip_address,
+    )
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "church"
+    slug, n = base, 1
+    while Church.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def church_create(*, name: str, timezone_name: str, owner: User) -> Church:
+    """A new church with ``owner`` as its first owner, on a trial."""
+    church = Church.objects.create(
+        name=name.strip(),
+        slug=_unique_slug(name),
+        timezone=timezone_name,
+        contact_email=owner.email,
+        trial_ends_at=timezone.now() + timedelta(days=TRIAL_DAYS),
+    )
+    StaffMembership.objects.create(church=church, user=owner, role=Role.OWNER)
+    audit_record(church=church, actor=owner, action="church.created", target=church)
+    transaction.on_commit(lambda: church_created.send(sender=Church, church=church, owner=owner))
+    return church
+
+
+@transaction.atomic
+def church_signup(
+    *, church_name: str, timezone_name: str, owner_name: str, email: str, password: str
+) -> tuple[Church, User]:
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise BusinessRuleError("An account with this email already exists. Sign in instead.", field="email")
+    try:
+        user = User.objects.create_user(email=email, password=password, name=owner_name.strip())
+    except IntegrityError as exc:  # a concurrent sign-up with the same email
+        raise BusinessRuleError("An account with this email already exists.", field="email") from exc
+    church = church_create(name=church_name, timezone_name=timezone_name, owner=user)
+    return church, user
+
+
+def _require_role(church: Church, user: User, role: str) -> StaffMembership:
+    membership = StaffMembership.objects.filter(church=church, user=user).first()
+    if membership is None or not Role.at_least(membership.role, role):
+        raise BusinessRuleError("Your role does not allow this.", code="permission_denied", status=403)
+    return membership
+
+
+def _check_can_grant(actor_membership: StaffMembership, role: str) -> None:
+    # Admins manage the team, but only owners make (or unmake) owners.
+    if role == Role.OWNER and actor_membership.role != Role.OWNER:
+        raise BusinessRuleError("Only an owner can make someone an owner.", code="permission_denied", status=403)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def staff_invite(*, church: Church, acting_user: User, email: str, role: str) -> tuple[Invitation, str]:
+    """Invite ``email`` to the team; returns the invitation and the raw token (emailed, not stored)."""
+    actor = _require_role(church, acting_user, Role.ADMIN)
+    _check_can_grant(actor, role)
+    email = email.strip().lower()
+    if StaffMembership.objects.filter(church=church, user__email__iexact=email).exists():
+        raise BusinessRuleError("This person is already on the team.", field="email", code="conflict", status=409)
+    # A new invitation replaces any pending one for the same address.
+    Invitation.objects.filter(church=church, email__iexact=email, accepted_at=None, revoked_at=None).update(
+        revoked_at=timezone.now()
+    )
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        church=church,
+        email=email,
+        role=role,
+        token_hash=_hash_token(token),
+        invited_by=acting_user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+    )
+    audit_record(
+        church=church, actor=acting_user, action="staff.invited", target=invitation, data={"email": email, "role": role}
+    )
+    accept_url = f"{settings.PUBLIC_BASE_URL}/invitations/{token}/"
+    body = render_to_string(
+        "churches/email/invitation.txt", {"church": church, "inviter": acting_user, "url": accept_url, "role": role}
+    )
+    transaction.on_commit(
+        lambda: send_mail(f"Join {church.name} on Koinonia", body, settings.DEFAULT_FROM_EMAIL, [email])
+    )
+    return invitation, token
+
+
+def invitation_find(*, token: str) -> Invitation | None:
+    invitation = Invitation.objects.select_related("church").filter(token_hash=_hash_token(token)).first()
+    return invitation if invitation is not None and invitation.is_pending else None
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> StaffMembership:
+    invitation = invitation_find(token=token)
+    if invitation is None:
+        raise BusinessRuleError("This invitation is no longer valid. Ask for a new one.", code="invalid_invitation")
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise BusinessRuleError("This invitation has already been used.", code="invalid_invitation")
+    membership, created = StaffMembership.objects.get_or_create(
+        church=invitation.church, user=user, defaults={"role": invitation.role}
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_record(
+        church=invitation.church,
+        actor=user,
+        action="staff.joined",
+        target=membership,
+        data={"role": membership.role, "invitation": invitation.pk, "already_member": not created},
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_accept_as_new_user(*, token: str, name: str, password: str) -> User:
+    invitation = invitation_find(token=token)
+    if invitation is None:
+        raise BusinessRuleError("This invitation is no longer valid. Ask for a new one.", code="invalid_invitation")
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise BusinessRuleError("An account with this email already exists. Sign in to accept.", field="email")
+    user = User.objects.create_user(email=invitation.email, password=password, name=name.strip())
+    invitation_accept(token=token, user=user)
+    return user
+
+
+def _owner_count(church: Church) -> int:
+    return StaffMembership.objects.filter(church=church, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def staff_change_role(*, church: Church, acting_user: User, membership_id: int, role: str) -> StaffMembership:
+    actor = _require_role(church, acting_user, Role.ADMIN)
+    # Lock the church's owner rows so two simultaneous demotions cannot remove both last owners.
+    list(StaffMembership.objects.select_for_update().filter(church=church, role=Role.OWNER))
+    membership = StaffMembership.objects.select_for_update().filter(church=church, pk=membership_id).first()
+    if membership is None:
+        raise BusinessRuleError("No such team member.", code="not_found", status=404)
+    if role not in Role.values:
+        raise BusinessRuleError("Unknown role.", field="role")
+    _check_can_grant(actor, role)
+    _check_can_grant(actor, membership.role)
+    if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(church) == 1:
+        raise BusinessRuleError("A church needs at least one owner. Make someone else an owner first.", field="role")
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        church=church,
+        actor=acting_user,
+        action="staff.role_changed",
+        target=membership,
+        data={"user": membership.user.email, "from": previous, "to": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def staff_remove(*, church: Church, acting_user: User, membership_id: int) -> None:
+    actor = _require_role(church, acting_user, Role.ADMIN)
+    list(StaffMembership.objects.select_for_update().filter(church=church, role=Role.OWNER))
+    membership = StaffMembership.objects.filter(church=church, pk=membership_id).select_related("user").first()
+    if membership is None:
+        raise BusinessRuleError("No such team member.", code="not_found", status=404)
+    _check_can_grant(actor, membership.role)
+    if membership.role == Role.OWNER and _owner_count(church) == 1:
+        raise BusinessRuleError("You cannot remove the last owner. Make someone else an owner first.")
+    audit_record(
+        church=church,
+        actor=acting_user,
+        action="staff.removed",
+        target=membership,
+        data={"user": membership.user.email, "role": membership.role},
+    )
+    membership.delete()
+
+
+@transaction.atomic
+def api_key_create(
+    *, church: Church, acting_user: User | None, name: str, role: str = Role.ADMIN, expires_at=None
+) -> tuple[ApiKey, str]:
+    """Returns the key row and the full key, which is never stored and cannot be shown again."""
+    if role not in (Role.ADMIN, Role.STAFF, Role.VIEWER):
+        raise BusinessRuleError("An API key's role must be admin, staff or viewer.", field="role")
+    prefix = secrets.token_hex(4)
+    raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        church=church,
+        name=name.strip() or "API key",
+        prefix=prefix,
+        key_hash=hash_api_key(raw_key),
+        role=role,
+        created_by=acting_user,
+        expires_at=expires_at,
+    )
+    audit_record(
+        church=church,
+        actor=acting_user,
+        action="api_key.created",
+        target=api_key,
+        data={"name": api_key.name, "role": role, "prefix": prefix},
+    )
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, church: Church, acting_user: User | None, api_key_id: int) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().filter(church=church, pk=api_key_id).first()
+    if api_key is None:
+        raise BusinessRuleError("No such API key.", code="not_found", status=404)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            church=church,
+            actor=acting_user,
+            action="api_key.revoked",
+            target=api_key,
+            data={"name": api_key.name, "prefix": api_key.prefix},
+        )
+    return api_key
+
+
+@transaction.atomic
+def church_update(*, church: Church, acting_user: User, **fields) -> Church:
+    allowed = {
+        "name",
+        "timezone",
+        "contact_email",
+        "contact_phone",
+        "quiet_hours_start",
+        "quiet_hours_end",
+        "welcome_text",
+        "help_text",
+        "after_hours_reply",
+    }
+    unknown = set(fields) - allowed
+    if unknown:
+        raise BusinessRuleError(f"Unknown settings: {', '.join(sorted(unknown))}.")
+    changed = {k: v for k, v in fields.items() if getattr(church, k) != v}
+    for key, value in changed.items():
+        setattr(church, key, value)
+    if changed:
+        church.save(update_fields=list(changed))
+        audit_record(
+            church=church,
+            actor=acting_user,
+            action="church.settings_changed",
+            target=church,
+            data={"fields": sorted(changed)},
+        )
+    return church

@@ -1,0 +1,1 @@
+"""Models for conversations (filled by its issue)."""

@@ -1,0 +1,29 @@
+"""Production settings: secrets have no defaults, so a missing one stops the process at start-up."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = env.str("SECRET_KEY")
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+PHONE_HASH_KEY = env.str("PHONE_HASH_KEY")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+if not FIELD_ENCRYPTION_KEYS or not PHONE_HASH_KEY or len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("Production needs SECRET_KEY (50+ chars), FIELD_ENCRYPTION_KEYS and PHONE_HASH_KEY.")
+if env.str("SMS_PROVIDER", default="console") == "console":
+    raise ImproperlyConfigured("Production needs a real SMS_PROVIDER (telnyx or twilio).")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^health"]
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])  # noqa: F405
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+}

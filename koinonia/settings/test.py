@@ -1,0 +1,15 @@
+"""Test settings: the base settings made fast and hermetic.
+
+DATABASE_URL / REDIS_URL still choose PostgreSQL + Redis (CI) or the embedded default (SQLite).
+"""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tasks run in-process unless a test starts a real worker (the pipeline tests do, on PostgreSQL).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+SMS_PROVIDER = "console"

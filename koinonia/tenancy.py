@@ -1,0 +1,103 @@
+"""The one tenancy mechanism.
+
+Every request has at most one current church (``request.church``) and role (``request.role``):
+from the signed-in user's session (CurrentChurchMiddleware) or from the API key (API base class).
+Pages subclass ``ChurchPageMixin``; API views subclass ``koinonia.api.base.ChurchAPIView`` /
+``ChurchViewSet``. Both scope every queryset to the current church in a ``get_queryset`` that
+subclasses may not override (they describe their rows in ``church_queryset`` instead), and both
+answer another church's id with 404 — the same answer as a missing id.
+"""
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from churches.models import Role, StaffMembership
+
+SESSION_CHURCH_KEY = "current_church_id"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def resolve_session_church(request) -> StaffMembership | None:
+    """The membership for the church the user last chose, or their oldest one."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    memberships = StaffMembership.objects.select_related("church").filter(user=user)
+    chosen_id = request.session.get(SESSION_CHURCH_KEY)
+    membership = memberships.filter(church_id=chosen_id).first() if chosen_id else None
+    return membership or memberships.order_by("created_at", "id").first()
+
+
+def scope_to_church(queryset: QuerySet, church) -> QuerySet:
+    """Limit ``queryset`` to one church's rows. ``church=None`` yields nothing, never everything."""
+    if church is None:
+        return queryset.none()
+    if queryset.model._meta.model_name == "church":
+        return queryset.filter(pk=church.pk)
+    return queryset.filter(church=church)
+
+
+def get_scoped_object_or_404(queryset: QuerySet, church, **lookup):
+    """Fetch one row of the current church; a missing row and another church's row look the same."""
+    try:
+        return scope_to_church(queryset, church).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("Not found.") from exc
+
+
+def required_role(role_map: dict[str, str], method: str) -> str:
+    """Per-method role map: an explicit entry wins, then SAFE/UNSAFE defaults."""
+    if method in role_map:
+        return role_map[method]
+    if method in SAFE_METHODS:
+        return role_map.get("SAFE", Role.VIEWER)
+    return role_map.get("UNSAFE", Role.STAFF)
+
+
+class ScopedQuerysetGuard:
+    """Refuses, at class creation, a subclass that overrides ``get_queryset`` (which would silently
+    bypass the church scope). Describe rows in ``church_queryset()``; the base applies the scope."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__ and not cls.__dict__.get("_is_scoping_base", False):
+            raise TypeError(
+                f"{cls.__name__} overrides get_queryset(); override church_queryset() instead so "
+                "the church scope is always applied."
+            )
+
+
+class ChurchPageMixin(LoginRequiredMixin, ScopedQuerysetGuard):
+    """Base for staff pages: signed in, with a current church, with the role the method needs.
+
+    ``roles`` maps HTTP methods (or "SAFE" / "UNSAFE") to the least role allowed; by default viewers
+    may read and staff may write.
+    """
+
+    _is_scoping_base = True
+    roles: dict[str, str] = {}
+    model = None
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return self.handle_no_permission()
+        if request.church is None:
+            from django.shortcuts import redirect
+
+            return redirect("no_church")
+        if not Role.at_least(request.role, required_role(self.roles, request.method)):
+            raise PermissionDenied("Your role does not allow this.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def church_queryset(self) -> QuerySet:
+        return self.model._default_manager.all()
+
+    def get_queryset(self) -> QuerySet:
+        return scope_to_church(self.church_queryset(), self.request.church)
+
+    def get_object(self, queryset=None):
+        queryset = self.get_queryset() if queryset is None else queryset
+        lookup = {"pk": self.kwargs.get("pk")}
+        return get_scoped_object_or_404(queryset, self.request.church, **lookup)

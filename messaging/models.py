@@ -1,0 +1,1 @@
+"""Models for messaging (filled by its issue)."""

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from koinonia.views import not_built_yet
+
+urlpatterns = [
+    path("", not_built_yet, name="messaging_home"),
+]
