@@ -1,3 +1,9 @@
-"""Provider callbacks (not under /api/v1): each app adds its own hook routes here."""
+"""Provider callbacks (not under /api/v1): /hooks/telnyx/, /hooks/twilio/..., /hooks/stripe/."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("messaging.hook_urls")),
+    path("", include("conversations.hook_urls")),
+    path("", include("billing.hook_urls")),
+]

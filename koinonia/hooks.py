@@ -1,0 +1,34 @@
+"""Cross-app hooks, so dependencies keep pointing one way.
+
+``churches`` must not import ``billing`` or ``messaging``, yet plan limits (billing) must be checked when
+a member is added (churches) or a broadcast is sent (messaging). The app that owns the rule registers a
+checker here in its ``AppConfig.ready()``; the app that performs the action calls ``check_limit``.
+
+Resources in use: ``members``, ``branches``, ``staff_seats`` (``adding`` = how many more),
+``broadcast`` (``adding`` = segments; ``branch_id`` may be given), ``reply`` (conversations; replies
+and opt-out confirmations stay allowed when broadcasts are blocked).
+"""
+
+from collections.abc import Callable
+
+from django.dispatch import Signal
+
+LimitChecker = Callable[..., None]
+_limit_checkers: list[LimitChecker] = []
+
+
+def register_limit_checker(checker: LimitChecker) -> None:
+    """``checker(*, church, resource, adding, **context)`` raises BusinessRuleError to refuse."""
+    if checker not in _limit_checkers:
+        _limit_checkers.append(checker)
+
+
+def check_limit(*, church, resource: str, adding: int = 1, **context) -> None:
+    for checker in _limit_checkers:
+        checker(church=church, resource=resource, adding=adding, **context)
+
+
+# Sent (after commit) by messaging when segments are handed to a provider:
+#   church_id=int, segments=int, message_id=int|None, branch_id=int|None, occurred_at=datetime.
+# Billing meters usage from it. Segments that fail before reaching the carrier are not sent here.
+segments_sent = Signal()
