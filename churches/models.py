@@ -8,7 +8,11 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
+
+from churches.crypto import EncryptedTextField
 
 TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
 
@@ -124,9 +128,10 @@ class ChurchOwnedQuerySet(models.QuerySet):
 
 
 class ChurchOwned(models.Model):
-    """Base for every church-owned table: the ``church`` column leads every index."""
+    """Base for every church-owned table. ``church`` leads every index and unique constraint, so the
+    FK's own single-column index would be redundant (db_index=False); each subclass declares one."""
 
-    church = models.ForeignKey(Church, on_delete=models.PROTECT, related_name="+")
+    church = models.ForeignKey(Church, on_delete=models.PROTECT, related_name="+", db_index=False)
 
     objects = ChurchOwnedQuerySet.as_manager()
 
@@ -137,7 +142,7 @@ class ChurchOwned(models.Model):
 class StaffMembership(ChurchOwned):
     """A user's role in one church. A user may belong to several churches."""
 
-    church = models.ForeignKey(Church, on_delete=models.PROTECT, related_name="staff_memberships")
+    church = models.ForeignKey(Church, on_delete=models.PROTECT, related_name="staff_memberships", db_index=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     created_at = models.DateTimeField(default=dj_timezone.now)
@@ -212,7 +217,9 @@ class AuditLog(models.Model):
     """Who did what: permission, API key, sign-in, consent, billing, send and support actions.
     ``church`` is null for events outside any church (a failed sign-in, say)."""
 
-    church = models.ForeignKey(Church, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    church = models.ForeignKey(
+        Church, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=64)
@@ -229,3 +236,148 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+
+
+# --- Directory ------------------------------------------------------------------------------------
+
+
+class Branch(ChurchOwned):
+    """A campus or congregation of the church, with its own time zone when it differs."""
+
+    name = models.CharField(max_length=120)
+    address = models.CharField(max_length=255, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        verbose_name_plural = "branches"
+        constraints = [
+            models.UniqueConstraint("church", Lower("name"), name="branch_church_name_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Group(ChurchOwned):
+    """A list of members (youth, choir, volunteers). Members may text ``keyword`` to join."""
+
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL, related_name="groups")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    keyword = models.CharField(
+        max_length=30, blank=True, help_text="Members text this word to join (letters and digits, no spaces)."
+    )
+    welcome_text = models.TextField(blank=True, help_text="Sent to a member who joins by texting the keyword.")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("church", Lower("name"), name="group_church_name_ci_unique"),
+            # Inbound keyword matching looks up (church, keyword) case-insensitively.
+            models.UniqueConstraint(
+                "church", Lower("keyword"), name="group_church_keyword_ci_unique", condition=~Q(keyword="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SmsStatus(models.TextChoices):
+    SUBSCRIBED = "subscribed", "Subscribed"
+    UNSUBSCRIBED = "unsubscribed", "Opted out"
+    NEVER_CONSENTED = "never_consented", "No consent yet"
+
+
+class Member(ChurchOwned):
+    """A person the church texts. The phone is encrypted; ``phone_hash`` is its keyed blind index and
+    makes the member unique per church. ``sms_status`` changes only with a ConsentEvent (services)."""
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = EncryptedTextField()
+    phone_hash = models.CharField(max_length=32)
+    email = models.EmailField(blank=True)
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sms_status = models.CharField(max_length=20, choices=SmsStatus.choices, default=SmsStatus.NEVER_CONSENTED)
+    timezone = models.CharField(
+        max_length=64, blank=True, validators=[validate_timezone], help_text="Blank: from the area code."
+    )
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    updated_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            # One member per phone per church; also serves lookups by phone (inbound texts, imports).
+            models.UniqueConstraint(fields=["church", "phone_hash"], name="member_church_phone_unique"),
+        ]
+        indexes = [
+            # The member list's default order (last name, first name) and its keyset pagination.
+            models.Index(fields=["church", "last_name", "first_name", "id"], name="member_church_name"),
+            # Audience materialization: subscribed members of a church (optionally of a branch).
+            models.Index(fields=["church", "sms_status", "branch"], name="member_church_status_branch"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or f"Member {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class GroupMembership(ChurchOwned):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="group_memberships")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            # Serves "members of group G" (audiences, group pages); the member FK index serves
+            # "groups of member M".
+            models.UniqueConstraint(fields=["church", "group", "member"], name="groupmembership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} in group {self.group_id}"
+
+
+class ConsentEvent(ChurchOwned):
+    """Append-only consent ledger. Every change of a member's sms_status writes one of these in the
+    same transaction; so do HELP requests and the confirmation texts we send."""
+
+    class Kind(models.TextChoices):
+        OPT_IN = "opt_in", "Opted in"
+        OPT_OUT = "opt_out", "Opted out"
+        HELP = "help", "Asked for help"
+        CONFIRMATION_SENT = "confirmation_sent", "Confirmation sent"
+
+    class Source(models.TextChoices):
+        KEYWORD = "keyword", "Keyword texted by the member"
+        REASONABLE_MANNER = "reasonable_manner", "Opt-out in the member's own words"
+        STAFF = "staff", "Staff"
+        IMPORT = "import", "Import"
+        API = "api", "API"
+        PROVIDER_REPORT = "provider_report", "Carrier / provider report"
+        WEB_FORM = "web_form", "Web form"
+        SYSTEM = "system", "System"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_events", db_index=False)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    source = models.CharField(max_length=24, choices=Source.choices)
+    raw_text = models.TextField(blank=True, help_text="The member's words, or how consent was obtained.")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [
+            # A member's consent history, newest first.
+            models.Index(fields=["church", "member", "-created_at"], name="consent_church_member_recent"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} via {self.get_source_display()}"

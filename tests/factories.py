@@ -3,7 +3,8 @@
 import factory
 from django.utils.text import slugify
 
-from churches.models import ApiKey, Church, Role, StaffMembership, User
+from churches.crypto import phone_hash
+from churches.models import ApiKey, Branch, Church, Group, Member, Role, SmsStatus, StaffMembership, User
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -49,3 +50,39 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
     name = "Test key"
     prefix = factory.Sequence(lambda n: f"p{n:07d}")
     key_hash = "0" * 64
+
+
+class BranchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Branch
+
+    church = factory.SubFactory(ChurchFactory)
+    name = factory.Sequence(lambda n: f"Campus {n}")
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    church = factory.SubFactory(ChurchFactory)
+    name = factory.Sequence(lambda n: f"Group {n}")
+
+
+def _phone(n: int) -> str:
+    # 312-555-01xx style fictional numbers, valid for libphonenumber; spread over exchanges for uniqueness.
+    return f"+1312{200 + (n // 10000) % 700:03d}{n % 10000:04d}"
+
+
+class MemberFactory(factory.django.DjangoModelFactory):
+    """Subscribed by default (as if the church attested consent), with a unique valid US mobile number."""
+
+    class Meta:
+        model = Member
+
+    church = factory.SubFactory(ChurchFactory)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    phone = factory.Sequence(_phone)
+    phone_hash = factory.LazyAttribute(lambda o: phone_hash(o.phone))
+    sms_status = SmsStatus.SUBSCRIBED
+    timezone = "America/Chicago"

@@ -19,6 +19,21 @@ from koinonia.hooks import check_limit
 
 TRIAL_DAYS = 14
 
+__all__ = [
+    "api_key_create",
+    "api_key_revoke",
+    "audit_record",
+    "church_create",
+    "church_signup",
+    "church_update",
+    "invitation_accept",
+    "invitation_accept_as_new_user",
+    "invitation_find",
+    "staff_change_role",
+    "staff_invite",
+    "staff_remove",
+]
+
 
 def audit_record(
     *,
