@@ -1,8 +1,20 @@
 """Reads for churches, staff and API keys."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from churches.models import ApiKey, AuditLog, Church, Invitation, StaffMembership, User
+from churches.crypto import phone_hash
+from churches.models import (
+    ApiKey,
+    AuditLog,
+    Church,
+    ConsentEvent,
+    GroupMembership,
+    Invitation,
+    Member,
+    StaffMembership,
+    User,
+)
+from churches.phones import InvalidPhone, parse_phone
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[StaffMembership]:
@@ -27,3 +39,70 @@ def api_key_list(*, church: Church) -> QuerySet[ApiKey]:
 
 def audit_log_recent(*, church: Church, limit: int = 50) -> QuerySet[AuditLog]:
     return AuditLog.objects.filter(church=church).select_related("actor", "api_key")[:limit]
+
+
+# --- Directory ------------------------------------------------------------------------------------
+
+MEMBER_SORTS = {
+    "name": ("last_name", "first_name", "id"),
+    "-name": ("-last_name", "-first_name", "-id"),
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+}
+
+
+def member_search(
+    *,
+    church: Church,
+    q: str = "",
+    branch_id: int | None = None,
+    group_id: int | None = None,
+    sms_status: str | None = None,
+    sort: str = "name",
+) -> QuerySet[Member]:
+    """Members of one church matching a free-text search and filters, in a stable order.
+
+    The search box takes a name, an email, or a phone number (found through the blind index, since
+    phones are encrypted: a phone must be typed in full, in any common format)."""
+    members = Member.objects.filter(church=church)
+    q = (q or "").strip()
+    if q:
+        members = members.filter(_member_text_filter(church, q))
+    if branch_id:
+        members = members.filter(branch_id=branch_id)
+    if group_id:
+        members = members.filter(
+            pk__in=GroupMembership.objects.filter(church=church, group_id=group_id).values("member_id")
+        )
+    if sms_status:
+        members = members.filter(sms_status=sms_status)
+    return members.order_by(*MEMBER_SORTS.get(sort, MEMBER_SORTS["name"]))
+
+
+def _member_text_filter(church: Church, q: str) -> Q:
+    digits = sum(ch.isdigit() for ch in q)
+    if digits >= 7:
+        try:
+            parsed = parse_phone(q, default_region=church.default_region)
+        except InvalidPhone:
+            return Q(pk__in=[])
+        return Q(phone_hash=phone_hash(parsed.e164))
+    if "@" in q:
+        return Q(email__istartswith=q.lower())
+    condition = Q()
+    for word in q.split()[:3]:  # "mary jo smith": every word must match a first or last name
+        condition &= Q(first_name__istartswith=word) | Q(last_name__istartswith=word)
+    return condition
+
+
+def member_group_ids(*, church: Church, member_ids: list[int]) -> dict[int, list[int]]:
+    """Group ids for a page of members, in one query (no N+1 in lists)."""
+    result: dict[int, list[int]] = {member_id: [] for member_id in member_ids}
+    rows = GroupMembership.objects.filter(church=church, member_id__in=member_ids).values_list("member_id", "group_id")
+    for member_id, group_id in rows.order_by("group_id"):
+        result[member_id].append(group_id)
+    return result
+
+
+def consent_history(*, church: Church, member: Member) -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.filter(church=church, member=member).select_related("actor", "api_key")

@@ -137,3 +137,28 @@ def test_deleting_a_branch_keeps_its_members(world):
     assert services.branch_delete(church=world.church, branch=branch, acting_user=world.admin)["members"] == 1
     member.refresh_from_db()
     assert member.branch_id is None
+
+
+def test_member_search_by_name_email_phone_and_filters(world, other_world):
+    from churches import selectors
+    from tests.factories import MemberFactory
+
+    ruth = services.member_create(
+        church=world.church,
+        acting_user=None,
+        phone="312-555-0150",
+        first_name="Ruth",
+        last_name="Miller",
+        email="ruth@example.test",
+    )
+    services.member_create(
+        church=world.church, acting_user=None, phone="312-555-0151", first_name="Boaz", last_name="Miller"
+    )
+    MemberFactory(church=other_world.church, first_name="Ruth", last_name="Miller")
+    search = lambda **kw: list(selectors.member_search(church=world.church, **kw))  # noqa: E731
+    assert search(q="ruth mil") == [ruth]
+    assert [m.first_name for m in search(q="miller")] == ["Boaz", "Ruth"]
+    assert search(q="RUTH@EXAMPLE") == [ruth]
+    assert search(q="(312) 555-0150") == [ruth]
+    assert search(q="312 555 9999") == []
+    assert len(search(sms_status="never_consented")) == 2
