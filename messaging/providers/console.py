@@ -1,0 +1,89 @@
+"""The embedded default provider: logs each send instead of texting anyone.
+
+``make run`` has no carrier, so the console provider also stands in for delivery receipts: when a
+delivery handler is registered (the send pipeline does that, see :func:`set_delivery_handler`), every
+send produces a :class:`SimulatedDelivery`, failing at ``settings.CONSOLE_SMS_FAILURE_RATE`` (0.0–1.0)
+so the failure paths can be seen on a laptop too.
+"""
+
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+
+from messaging.providers.base import ErrorInfo, Reason, SendResult, SmsProvider
+from messaging.segments import segment_info
+
+logger = logging.getLogger(__name__)
+
+SIMULATED_FAILURE_CODE = "console_undeliverable"
+
+
+@dataclass(frozen=True)
+class SimulatedDelivery:
+    """The final status a real provider would later report for one console send."""
+
+    provider_message_id: str
+    from_number: str
+    to_number: str
+    webhook_url: str | None
+    status: Literal["delivered", "delivery_failed"]
+    error_code: str | None
+
+
+DeliveryHandler = Callable[[SimulatedDelivery], None]
+_delivery_handler: DeliveryHandler | None = None
+
+
+def set_delivery_handler(handler: DeliveryHandler | None) -> None:
+    """Register who receives simulated delivery results (``None`` switches simulation off).
+
+    The handler runs synchronously inside ``send()``; like a real provider's callback it should be
+    applied later (enqueue a task on commit), not inside the sender's transaction.
+    """
+    global _delivery_handler
+    _delivery_handler = handler
+
+
+class ConsoleProvider(SmsProvider):
+    name = "console"
+    error_codes = {SIMULATED_FAILURE_CODE: ErrorInfo(f"{Reason.UNDELIVERABLE} (Simulated by the console provider.)")}
+
+    def send(
+        self,
+        *,
+        from_number: str,
+        to_number: str,
+        body: str,
+        media_urls: Sequence[str] = (),
+        webhook_url: str | None = None,
+    ) -> SendResult:
+        message_id = f"console-{uuid.uuid4()}"
+        segments = segment_info(body).segments
+        logger.info(
+            "Console SMS %s from %s to %s (%d segments, %d media): %s",
+            message_id,
+            from_number,
+            to_number,
+            segments,
+            len(media_urls),
+            body,
+        )
+        handler = _delivery_handler
+        if handler is not None:
+            failed = random.random() < getattr(settings, "CONSOLE_SMS_FAILURE_RATE", 0.0)
+            handler(
+                SimulatedDelivery(
+                    provider_message_id=message_id,
+                    from_number=from_number,
+                    to_number=to_number,
+                    webhook_url=webhook_url,
+                    status="delivery_failed" if failed else "delivered",
+                    error_code=SIMULATED_FAILURE_CODE if failed else None,
+                )
+            )
+        return SendResult(provider_message_id=message_id, segments=segments, status="queued")
