@@ -224,7 +224,10 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # The database is the outbox: the sweeper re-dispatches anything stuck, lost or due.
+    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60)},
+}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 
@@ -241,6 +244,18 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = 300
+# Send pipeline tuning (segments per second per bucket; batch sizes; leases).
+SMS_RATE_LIMITS = {
+    "account": env.float("SMS_RATE_ACCOUNT", default=50),
+    "sender": env.float("SMS_RATE_SENDER", default=50),
+}
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
+SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
+SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
+SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)
+CONSOLE_SMS_FAILURE_RATE = env.float("CONSOLE_SMS_FAILURE_RATE", default=0.03)
+CONSOLE_DELIVERY_DELAY_SECONDS = env.float("CONSOLE_DELIVERY_DELAY_SECONDS", default=1.5)
 
 # --- Logging: JSON lines, each carrying the request id --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

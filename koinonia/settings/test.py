@@ -13,3 +13,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 SMS_PROVIDER = "console"
+CONSOLE_SMS_FAILURE_RATE = 0.0
+CONSOLE_DELIVERY_DELAY_SECONDS = 0
+SEND_CONCURRENCY = 8

@@ -1,0 +1,183 @@
+"""Delivery status: provider callbacks stored once (ProviderEvent), then applied to the Recipient with
+the same provider message id. Statuses only move forward (a late "sent" never overwrites
+"delivered"); the message's counters move in the same transaction."""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from koinonia.hooks import segments_sent
+from messaging.models import Message, ProviderEvent, Recipient
+from messaging.providers import get_provider
+
+logger = logging.getLogger(__name__)
+
+RANK = {
+    Recipient.Status.QUEUED: 0,
+    Recipient.Status.SENDING: 1,
+    Recipient.Status.SENT: 2,
+    Recipient.Status.DELIVERED: 3,
+    Recipient.Status.FAILED: 3,
+    Recipient.Status.SKIPPED: 3,
+}
+COUNTER = {
+    Recipient.Status.QUEUED: "queued_count",
+    Recipient.Status.SENDING: "queued_count",
+    Recipient.Status.SENT: "sent_count",
+    Recipient.Status.DELIVERED: "delivered_count",
+    Recipient.Status.FAILED: "failed_count",
+    Recipient.Status.SKIPPED: "skipped_count",
+}
+
+# Provider status words → ours. None: not a change we track (queued/sending at the provider).
+TELNYX_STATUS = {
+    "sent": Recipient.Status.SENT,
+    "delivered": Recipient.Status.DELIVERED,
+    "delivery_unconfirmed": Recipient.Status.SENT,
+    "sending_failed": Recipient.Status.FAILED,
+    "delivery_failed": Recipient.Status.FAILED,
+    "expired": Recipient.Status.FAILED,
+}
+TWILIO_STATUS = {
+    "sent": Recipient.Status.SENT,
+    "delivered": Recipient.Status.DELIVERED,
+    "read": Recipient.Status.DELIVERED,
+    "undelivered": Recipient.Status.FAILED,
+    "failed": Recipient.Status.FAILED,
+}
+# The provider never handed these to a carrier, so their segments are not billed.
+NOT_BILLED = {("telnyx", "sending_failed"), ("twilio", "failed"), ("console", "sending_failed")}
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider: str
+    event_id: str
+    event_type: str
+    provider_message_id: str
+    provider_status: str
+    occurred_at: datetime | None
+    error_code: str = ""
+    error_detail: str = ""
+    payload: dict | None = None
+
+
+def record_event(update: StatusUpdate) -> ProviderEvent | None:
+    """Store the event once; None when it was already received (a duplicate callback)."""
+    try:
+        with transaction.atomic():
+            return ProviderEvent.objects.create(
+                provider=update.provider,
+                event_id=update.event_id[:128],
+                event_type=update.event_type[:64],
+                provider_message_id=update.provider_message_id[:64],
+                occurred_at=update.occurred_at,
+                payload=update.payload or {},
+            )
+    except IntegrityError:
+        return None
+
+
+def receive_status(update: StatusUpdate) -> str:
+    """Entry point for webhooks and the console simulator: store once, then apply."""
+    event = record_event(update)
+    if event is None:
+        return "duplicate"
+    return apply_event(event, update)
+
+
+def _map_status(update: StatusUpdate) -> str | None:
+    table = TWILIO_STATUS if update.provider == "twilio" else TELNYX_STATUS
+    return table.get(update.provider_status)
+
+
+@transaction.atomic
+def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
+    new_status = _map_status(update)
+    recipient = (
+        Recipient.objects.select_for_update().filter(provider_message_id=update.provider_message_id).first()
+        if update.provider_message_id
+        else None
+    )
+    if recipient is None:
+        # Usually the callback beat our own write of the send result; applied when that lands.
+        return "pending"
+    outcome = "ignored"
+    if new_status is not None and RANK[new_status] > RANK[recipient.status]:
+        old_status = recipient.status
+        recipient.status = new_status
+        recipient.last_event_at = update.occurred_at or timezone.now()
+        fields = ["status", "last_event_at"]
+        if new_status == Recipient.Status.DELIVERED:
+            recipient.delivered_at = recipient.last_event_at
+            fields.append("delivered_at")
+        elif new_status == Recipient.Status.FAILED:
+            recipient.failed_at = recipient.last_event_at
+            recipient.error_code = update.error_code[:32]
+            reason = get_provider(update.provider).describe_error(update.error_code, update.error_detail)
+            recipient.error_reason = reason if update.error_code else (update.error_detail or "Not delivered.")
+            fields += ["failed_at", "error_code", "error_reason"]
+        recipient.save(update_fields=fields)
+        moves = {COUNTER[old_status]: F(COUNTER[old_status]) - 1}
+        moves[COUNTER[new_status]] = F(COUNTER[new_status]) + 1
+        if (update.provider, update.provider_status) in NOT_BILLED and recipient.segments:
+            moves["segments_sent"] = F("segments_sent") - recipient.segments
+            _unbill(recipient)
+        Message.objects.filter(pk=recipient.message_id).update(**moves)
+        outcome = "applied"
+    ProviderEvent.objects.filter(pk=event.pk).update(
+        outcome=outcome, processed_at=timezone.now(), detail=f"recipient {recipient.pk}"
+    )
+    return outcome
+
+
+def _unbill(recipient: Recipient) -> None:
+    church_id, segments, message_id = recipient.church_id, recipient.segments, recipient.message_id
+    now = timezone.now()
+    transaction.on_commit(
+        lambda: segments_sent.send(
+            sender=Message,
+            church_id=church_id,
+            segments=-segments,
+            message_id=message_id,
+            branch_id=None,
+            occurred_at=now,
+        )
+    )
+
+
+def apply_pending_events(*, provider_message_ids: Iterable[str] | None = None, older_than=None) -> int:
+    """Apply stored events that arrived before their send result, oldest first."""
+    events = ProviderEvent.objects.filter(outcome=ProviderEvent.Outcome.PENDING)
+    if provider_message_ids is not None:
+        ids = [i for i in provider_message_ids if i]
+        if not ids:
+            return 0
+        events = events.filter(provider_message_id__in=ids)
+    if older_than is not None:
+        events = events.filter(received_at__lt=older_than)
+    applied = 0
+    for event in events.order_by("occurred_at", "id")[:5000]:
+        update = update_from_stored(event)
+        if apply_event(event, update) != "pending":
+            applied += 1
+    return applied
+
+
+def update_from_stored(event: ProviderEvent) -> StatusUpdate:
+    from messaging import webhooks
+
+    return webhooks.parse_status(event.provider, event.payload)
+
+
+def parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    parsed = parse_datetime(str(value).replace(" ", "T", 1)) if isinstance(value, str) else None
+    return parsed

@@ -1,0 +1,349 @@
+"""The send pipeline: claim a batch of recipients under a lease, send them with many requests in
+flight under the segment rate limits, write the results back set-based, and keep counts current.
+
+The database is the outbox. A claimed row has ``status='sending'`` and ``claimed_until``; a worker that
+dies leaves its lease to expire and the sweeper puts the row back in the queue. A row is only moved
+on from ``sending`` by the worker whose lease (``claimed_until`` value) it still carries.
+"""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from churches.models import Church, Member, SmsStatus
+from koinonia.hooks import segments_sent
+from messaging import ratelimit
+from messaging.models import Message, Recipient
+from messaging.providers import PermanentSendError, TransientSendError, get_provider
+from messaging.quiet_hours import next_send_time
+from messaging.segments import segment_info
+from messaging.services import render_body
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+FLUSH_EVERY = 25  # results written back per statement; bounds what a killed worker can double-send
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass
+class Claimed:
+    id: int
+    member_id: int | None
+    phone: str
+    first_name: str
+    last_name: str
+    timezone: str
+    subscribed: bool
+    attempts: int
+
+
+@dataclass
+class Outcome:
+    recipient_id: int
+    status: str  # sent | failed | skipped | retry | held
+    provider_message_id: str = ""
+    segments: int = 0
+    error_code: str = ""
+    error_reason: str = ""
+    send_after: datetime | None = None
+
+
+@dataclass
+class Batch:
+    message: Message
+    church: Church
+    lease: datetime
+    rows: list[Claimed] = field(default_factory=list)
+
+
+def claim_batch(*, message: Message, size: int) -> Batch:
+    """Lease up to ``size`` due, queued recipients of ``message``. SKIP LOCKED lets many workers claim
+    from one message at once without waiting on each other (PostgreSQL; SQLite serializes writers)."""
+    now = timezone.now()
+    # A distinct lease value per claim, so a late writer can recognise rows it no longer owns.
+    lease = now + timedelta(seconds=_setting("SEND_LEASE_SECONDS", 300), microseconds=random.randint(0, 999_999))
+    with transaction.atomic():
+        ids = list(
+            Recipient.objects.select_for_update(skip_locked=True)
+            .filter(message=message, status=Recipient.Status.QUEUED)
+            .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+            .order_by("id")
+            .values_list("id", flat=True)[:size]
+        )
+        if ids:
+            Recipient.objects.filter(id__in=ids).update(
+                status=Recipient.Status.SENDING, claimed_until=lease, attempts=F("attempts") + 1
+            )
+    batch = Batch(message=message, church=message.church, lease=lease)
+    if not ids:
+        return batch
+    rows = Recipient.objects.filter(id__in=ids).values_list("id", "member_id", "phone", "attempts")
+    members = {
+        m["id"]: m
+        for m in Member.objects.filter(id__in=[r[1] for r in rows if r[1]]).values(
+            "id", "first_name", "last_name", "timezone", "sms_status"
+        )
+    }
+    for rid, member_id, phone, attempts in rows:
+        member = members.get(member_id) or {}
+        batch.rows.append(
+            Claimed(
+                id=rid,
+                member_id=member_id,
+                phone=phone,
+                first_name=member.get("first_name", ""),
+                last_name=member.get("last_name", ""),
+                timezone=member.get("timezone") or message.church.timezone,
+                subscribed=member.get("sms_status") == SmsStatus.SUBSCRIBED,
+                attempts=attempts,
+            )
+        )
+    return batch
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    if retry_after:
+        return timedelta(seconds=min(retry_after, 3600))
+    return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
+
+
+def _send_one(row: Claimed, *, provider, message: Message, church: Church, webhook_url: str | None) -> Outcome:
+    if not row.subscribed:
+        return Outcome(row.id, "skipped", error_reason="Opted out before the text was sent.")
+    now = timezone.now()
+    held_until = next_send_time(
+        now=now, tz_name=row.timezone, quiet_start=church.quiet_hours_start, quiet_end=church.quiet_hours_end
+    )
+    if held_until is not None:
+        if message.expires_at and held_until > message.expires_at:
+            return Outcome(
+                row.id, "skipped", error_reason="Quiet hours at the member's location until the message expired."
+            )
+        return Outcome(row.id, "held", send_after=held_until)
+    body = render_body(message.body, first_name=row.first_name, last_name=row.last_name, church_name=church.name)
+    segments = segment_info(body).segments
+    try:
+        ratelimit.wait_for_capacity(
+            provider=provider.name, sender_number=message.sender.phone_number, segments=segments
+        )
+        result = provider.send(
+            from_number=message.sender.phone_number,
+            to_number=row.phone,
+            body=body,
+            media_urls=message.media_urls,
+            webhook_url=webhook_url,
+        )
+    except PermanentSendError as exc:
+        return Outcome(row.id, "failed", error_code=exc.code, error_reason=exc.reason)
+    except TransientSendError as exc:
+        return _retry_or_fail(row, exc.reason, exc.retry_after)
+    except Exception as exc:  # Redis down under the rate limiter, a provider bug: never lose the row
+        logger.warning("send failed unexpectedly; will retry", extra={"recipient": row.id, "error": repr(exc)})
+        return _retry_or_fail(row, "Temporary problem on our side; retrying.", None)
+    return Outcome(row.id, "sent", provider_message_id=result.provider_message_id, segments=result.segments or segments)
+
+
+def _retry_or_fail(row: Claimed, reason: str, retry_after: float | None) -> Outcome:
+    if row.attempts >= MAX_ATTEMPTS:
+        return Outcome(
+            row.id, "failed", error_code="gave_up", error_reason=f"Gave up after {row.attempts} tries: {reason}"
+        )
+    return Outcome(
+        row.id, "retry", error_reason=reason, send_after=timezone.now() + _backoff(row.attempts, retry_after)
+    )
+
+
+def webhook_url_for(provider_name: str) -> str | None:
+    base = settings.PUBLIC_BASE_URL
+    return {"telnyx": f"{base}/hooks/telnyx/", "twilio": f"{base}/hooks/twilio/status/"}.get(provider_name)
+
+
+def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
+    """Send a claimed batch with many requests in flight, flushing results as they complete."""
+    message = batch.message
+    provider = get_provider(message.sender.provider)
+    webhook_url = webhook_url_for(provider.name)
+    pending = {
+        executor.submit(
+            _send_one, row, provider=provider, message=message, church=batch.church, webhook_url=webhook_url
+        )
+        for row in batch.rows
+    }
+    done_buffer: list[Outcome] = []
+    while pending:
+        done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+        done_buffer.extend(future.result() for future in done)
+        if len(done_buffer) >= FLUSH_EVERY or (done_buffer and not pending):
+            record_outcomes(message=message, lease=batch.lease, outcomes=done_buffer)
+            done_buffer = []
+            _forward_console_deliveries()
+
+
+_console_deliveries: list[dict] = []
+_console_lock = threading.Lock()
+
+
+def collect_console_delivery(delivery) -> None:
+    """Console provider hook (runs in sender threads): keep the simulated result until the send result
+    is written, then apply it like a provider callback, a moment later."""
+    with _console_lock:
+        _console_deliveries.append(
+            {
+                "provider_message_id": delivery.provider_message_id,
+                "status": delivery.status,
+                "error_code": delivery.error_code,
+            }
+        )
+
+
+def _forward_console_deliveries() -> None:
+    with _console_lock:
+        deliveries = _console_deliveries[:]
+        _console_deliveries.clear()
+    if deliveries:
+        from messaging.tasks import apply_console_deliveries
+
+        apply_console_deliveries.apply_async(
+            args=[deliveries], countdown=_setting("CONSOLE_DELIVERY_DELAY_SECONDS", 1.5)
+        )
+
+
+_FINAL = {"sent": Recipient.Status.SENT, "failed": Recipient.Status.FAILED, "skipped": Recipient.Status.SKIPPED}
+
+
+def record_outcomes(*, message: Message, lease: datetime, outcomes: Iterable[Outcome]) -> None:
+    """Write a chunk of results back set-based and move the message's counters in the same
+    transaction. Rows whose lease changed (swept and re-claimed) are left alone."""
+    outcomes = list(outcomes)
+    now = timezone.now()
+    objs = []
+    for o in outcomes:
+        r = Recipient(id=o.recipient_id, claimed_until=None, error_code=o.error_code, error_reason=o.error_reason)
+        if o.status in _FINAL:
+            r.status = _FINAL[o.status]
+            r.send_after = None
+        else:
+            r.status = Recipient.Status.QUEUED
+            r.send_after = o.send_after
+        r.provider_message_id = o.provider_message_id
+        r.segments = o.segments or None
+        r.sent_at = now if o.status == "sent" else None
+        r.failed_at = now if o.status == "failed" else None
+        objs.append(r)
+    by_status = {key: [o for o in outcomes if o.status == key] for key in ("sent", "failed", "skipped")}
+    segments_total = sum(o.segments for o in by_status["sent"])
+    with transaction.atomic():
+        owned = Recipient.objects.filter(claimed_until=lease, status=Recipient.Status.SENDING)
+        updated = owned.bulk_update(
+            objs,
+            [
+                "status",
+                "claimed_until",
+                "send_after",
+                "provider_message_id",
+                "segments",
+                "error_code",
+                "error_reason",
+                "sent_at",
+                "failed_at",
+            ],
+            batch_size=500,
+        )
+        # Held rows (quiet hours) were not a real attempt.
+        held_ids = [o.recipient_id for o in outcomes if o.status == "held"]
+        if held_ids:
+            Recipient.objects.filter(id__in=held_ids).update(attempts=F("attempts") - 1)
+        if updated == len(objs):
+            finished = sum(len(v) for v in by_status.values())
+            Message.objects.filter(pk=message.pk).update(
+                queued_count=F("queued_count") - finished,
+                sent_count=F("sent_count") + len(by_status["sent"]),
+                failed_count=F("failed_count") + len(by_status["failed"]),
+                skipped_count=F("skipped_count") + len(by_status["skipped"]),
+                segments_sent=F("segments_sent") + segments_total,
+            )
+        else:  # a lease was lost under us: recount rather than guess
+            recount_message(message_id=message.pk)
+        if segments_total:
+            church_id = message.church_id
+            transaction.on_commit(
+                lambda: segments_sent.send(
+                    sender=Message,
+                    church_id=church_id,
+                    segments=segments_total,
+                    message_id=message.pk,
+                    branch_id=None,
+                    occurred_at=now,
+                )
+            )
+    if by_status["sent"]:
+        from messaging.delivery import apply_pending_events
+
+        apply_pending_events(provider_message_ids=[o.provider_message_id for o in by_status["sent"]])
+
+
+def recount_message(*, message_id: int) -> None:
+    """Recompute a message's counters from its recipients (repair path; not on the hot path)."""
+    counts = dict(
+        Recipient.objects.filter(message_id=message_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    queued = counts.get("queued", 0) + counts.get("sending", 0)
+    Message.objects.filter(pk=message_id).update(
+        recipient_count=sum(counts.values()),
+        queued_count=queued,
+        sent_count=counts.get("sent", 0),
+        delivered_count=counts.get("delivered", 0),
+        failed_count=counts.get("failed", 0),
+        skipped_count=counts.get("skipped", 0),
+    )
+
+
+def finish_if_done(*, message_id: int) -> bool:
+    """Mark a sending message sent once nothing is queued or in flight."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id, status=Message.Status.SENDING).first()
+        if message is None:
+            return False
+        if Recipient.objects.filter(
+            message_id=message_id, status__in=[Recipient.Status.QUEUED, Recipient.Status.SENDING]
+        ).exists():
+            return False
+        message.status = Message.Status.SENT
+        message.completed_at = timezone.now()
+        message.save(update_fields=["status", "completed_at"])
+        return True
+
+
+def run_sending(*, message_id: int, time_budget: float | None = None) -> str:
+    """Claim and send batches of one message until nothing is due or the time budget is spent.
+    Returns "done", "waiting" (held or backing-off rows remain) or "more" (budget spent)."""
+    budget = time_budget if time_budget is not None else _setting("SEND_TASK_TIME_BUDGET", 60)
+    size = _setting("SEND_BATCH_SIZE", 200)
+    deadline = time.monotonic() + budget
+    with ThreadPoolExecutor(max_workers=_setting("SEND_CONCURRENCY", 32), thread_name_prefix="send") as executor:
+        while time.monotonic() < deadline:
+            message = Message.objects.select_related("church", "sender").filter(pk=message_id).first()
+            if message is None or message.status != Message.Status.SENDING:
+                return "done"
+            batch = claim_batch(message=message, size=size)
+            if not batch.rows:
+                return "done" if finish_if_done(message_id=message_id) else "waiting"
+            send_batch(batch, executor=executor)
+    return "more"

@@ -1,0 +1,310 @@
+"""Writes for messaging: sending and scheduling broadcasts, cancel, resend, templates, sender numbers."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from churches.models import ApiKey, Church, User
+from churches.services import audit_record
+from koinonia.exceptions import BusinessRuleError
+from koinonia.hooks import check_limit
+from messaging.audience import audience_count, clean_audience, materialize_recipients
+from messaging.models import Message, MessageTemplate, Recipient, SenderNumber
+from messaging.segments import segment_info
+
+MAX_SEGMENTS = 10  # Telnyx rejects more; Twilio caps Body at 1,600 characters
+MAX_MEDIA = 10
+MERGE_FIELDS = ("first_name", "last_name", "full_name", "church_name")
+# Merge fields grow a text; estimates assume this many characters per field.
+MERGE_FIELD_ESTIMATE = {"first_name": 10, "last_name": 12, "full_name": 23, "church_name": 30}
+DEFAULT_EXPIRY = timedelta(hours=24)
+
+
+def render_body(body: str, *, first_name: str, last_name: str, church_name: str) -> str:
+    """Fill merge fields. Unknown braces are left as typed (a church may write "{{" for fun)."""
+    values = {
+        "first_name": first_name or "friend",
+        "last_name": last_name or "",
+        "full_name": f"{first_name} {last_name}".strip() or "friend",
+        "church_name": church_name,
+    }
+    for key, value in values.items():
+        body = body.replace("{" + key + "}", value)
+    return body
+
+
+def _estimate_text(body: str) -> str:
+    for key, width in MERGE_FIELD_ESTIMATE.items():
+        body = body.replace("{" + key + "}", "x" * width)
+    return body
+
+
+def validate_body(body: str, media_urls: list[str] | None = None) -> tuple[str, int]:
+    """(encoding, segments) for a body, or a clear refusal."""
+    body = body or ""
+    if not body.strip() and not media_urls:
+        raise BusinessRuleError("Write a message (or attach a picture).", field="body")
+    if len(media_urls or []) > MAX_MEDIA:
+        raise BusinessRuleError(f"At most {MAX_MEDIA} attachments per message.", field="media_urls")
+    info = segment_info(_estimate_text(body))
+    if info.segments > MAX_SEGMENTS or len(body) > 1600:
+        raise BusinessRuleError(
+            f"This message is {info.segments} segments long; the most carriers accept is {MAX_SEGMENTS}. "
+            "Shorten it or split it into two messages.",
+            field="body",
+        )
+    return info.encoding, max(info.segments, 1)
+
+
+def default_sender(*, church: Church) -> SenderNumber | None:
+    return (
+        SenderNumber.objects.filter(church=church, status=SenderNumber.Status.ACTIVE)
+        .order_by("-is_default", "id")
+        .first()
+    )
+
+
+@transaction.atomic
+def message_send(
+    *,
+    church: Church,
+    author: User | None,
+    body: str,
+    audience: dict,
+    scheduled_at: datetime | None = None,
+    media_urls: list[str] | None = None,
+    idempotency_key: str = "",
+    api_key: ApiKey | None = None,
+    resend_of: Message | None = None,
+) -> Message:
+    """Accept a broadcast. Recipients are materialized by a worker (``prepare_message``) right after
+    commit, so answering takes the same time for ten members or a hundred thousand."""
+    idempotency_key = (idempotency_key or "").strip()[:128]
+    if idempotency_key:
+        existing = Message.objects.filter(church=church, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    encoding, segments = validate_body(body, media_urls)
+    audience = clean_audience(church=church, audience=audience)
+    now = timezone.now()
+    if scheduled_at is not None:
+        if timezone.is_naive(scheduled_at):
+            raise BusinessRuleError("Give the time with its time zone.", field="scheduled_at")
+        if scheduled_at < now - timedelta(minutes=1):
+            raise BusinessRuleError("That time has already passed. Pick a time in the future.", field="scheduled_at")
+        if scheduled_at > now + timedelta(days=366):
+            raise BusinessRuleError("Messages can be scheduled up to a year ahead.", field="scheduled_at")
+    sender = default_sender(church=church)
+    if sender is None:
+        raise BusinessRuleError(
+            "Your church has no sending number yet. Add one in Settings → Numbers.", code="no_sender", status=409
+        )
+    estimate = audience_count(church=church, audience=audience)
+    if estimate == 0:
+        raise BusinessRuleError("Nobody in this audience can receive texts (no subscribed members).", field="audience")
+    check_limit(church=church, resource="broadcast", adding=estimate * segments, audience=audience)
+    send_at = scheduled_at or now
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                church=church,
+                author=author if getattr(author, "pk", None) else None,
+                api_key=api_key,
+                sender=sender,
+                body=body,
+                media_urls=media_urls or [],
+                audience=audience,
+                status=Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED,
+                scheduled_at=scheduled_at,
+                expires_at=send_at + DEFAULT_EXPIRY,
+                encoding=encoding,
+                segments=segments,
+                idempotency_key=idempotency_key,
+                recipient_count=estimate,
+                queued_count=0,
+                resend_of=resend_of,
+            )
+    except IntegrityError:  # the same Idempotency-Key raced us: return the winner
+        return Message.objects.get(church=church, idempotency_key=idempotency_key)
+    audit_record(
+        church=church,
+        actor=author,
+        api_key=api_key,
+        action="message.scheduled" if scheduled_at else "message.sent",
+        target=message,
+        data={"audience": audience, "estimate": estimate},
+    )
+    if not scheduled_at:
+        _enqueue_prepare(message.pk)
+    return message
+
+
+def _enqueue_prepare(message_id: int) -> None:
+    from messaging import tasks
+
+    transaction.on_commit(lambda: tasks.prepare_message.delay(message_id))
+
+
+@transaction.atomic
+def message_prepare(*, message_id: int) -> Message | None:
+    """Materialize the recipients of a queued (or due scheduled) message, once. Safe to repeat."""
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None or message.prepared_at is not None or message.is_finished:
+        return message
+    if message.status == Message.Status.SCHEDULED and message.scheduled_at > timezone.now():
+        return message
+    total = materialize_recipients(message=message)
+    message.recipient_count = total
+    message.queued_count = total
+    message.prepared_at = timezone.now()
+    message.status = Message.Status.SENDING if total else Message.Status.SENT
+    if not total:
+        message.completed_at = message.prepared_at
+        message.status_detail = "Nobody in the audience could receive texts when it was sent."
+    message.save(
+        update_fields=["recipient_count", "queued_count", "prepared_at", "status", "status_detail", "completed_at"]
+    )
+    return message
+
+
+@transaction.atomic
+def message_cancel(
+    *, church: Church, message_id: int, acting_user: User | None, api_key: ApiKey | None = None
+) -> Message:
+    """Stop a scheduled or sending broadcast. Texts already handed to the provider can't be recalled;
+    everything still waiting is skipped."""
+    message = Message.objects.select_for_update().filter(church=church, pk=message_id).first()
+    if message is None:
+        raise BusinessRuleError("Not found.", code="not_found", status=404)
+    if message.is_finished:
+        raise BusinessRuleError(
+            f"This message is already {message.get_status_display().lower()}.", code="conflict", status=409
+        )
+    now = timezone.now()
+    skipped = Recipient.objects.filter(message=message, status=Recipient.Status.QUEUED).update(
+        status=Recipient.Status.SKIPPED, error_reason="Canceled before it was sent.", claimed_until=None
+    )
+    message.status = Message.Status.CANCELED
+    message.canceled_at = now
+    message.completed_at = now
+    message.save(update_fields=["status", "canceled_at", "completed_at"])
+    Message.objects.filter(pk=message.pk).update(
+        queued_count=F("queued_count") - skipped, skipped_count=F("skipped_count") + skipped
+    )
+    message.refresh_from_db()
+    audit_record(
+        church=church,
+        actor=acting_user,
+        api_key=api_key,
+        action="message.canceled",
+        target=message,
+        data={"skipped": skipped},
+    )
+    return message
+
+
+def message_resend_failed(
+    *, church: Church, message_id: int, author: User | None, api_key: ApiKey | None = None
+) -> Message:
+    """A new broadcast of the same text to the members whose texts failed (and are still subscribed)."""
+    original = Message.objects.filter(church=church, pk=message_id).first()
+    if original is None:
+        raise BusinessRuleError("Not found.", code="not_found", status=404)
+    member_ids = list(
+        Recipient.objects.filter(message=original, status=Recipient.Status.FAILED, member__isnull=False).values_list(
+            "member_id", flat=True
+        )
+    )
+    if not member_ids:
+        raise BusinessRuleError("No failed texts to resend.", code="conflict", status=409)
+    return message_send(
+        church=church,
+        author=author,
+        body=original.body,
+        media_urls=original.media_urls,
+        audience={"member_ids": member_ids},
+        api_key=api_key,
+        resend_of=original,
+    )
+
+
+# --- Templates ------------------------------------------------------------------------------------
+
+
+def _check_template(church: Church, name: str, body: str, exclude_pk: int | None = None) -> tuple[str, str]:
+    name, body = (name or "").strip(), (body or "").strip()
+    if not name:
+        raise BusinessRuleError("Give the template a name.", field="name")
+    validate_body(body)
+    clash = MessageTemplate.objects.filter(church=church, name__iexact=name)
+    if exclude_pk:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise BusinessRuleError(
+            f"There is already a template called “{name}”.", field="name", code="conflict", status=409
+        )
+    return name, body
+
+
+@transaction.atomic
+def template_create(*, church: Church, acting_user: User | None, name: str, body: str) -> MessageTemplate:
+    name, body = _check_template(church, name, body)
+    return MessageTemplate.objects.create(
+        church=church, name=name, body=body, created_by=acting_user if getattr(acting_user, "pk", None) else None
+    )
+
+
+@transaction.atomic
+def template_update(
+    *,
+    church: Church,
+    template: MessageTemplate,
+    acting_user: User | None,
+    name: str | None = None,
+    body: str | None = None,
+) -> MessageTemplate:
+    name, body = _check_template(
+        church, template.name if name is None else name, template.body if body is None else body, template.pk
+    )
+    template.name, template.body, template.updated_at = name, body, timezone.now()
+    template.save(update_fields=["name", "body", "updated_at"])
+    return template
+
+
+@transaction.atomic
+def template_delete(*, church: Church, template: MessageTemplate, acting_user: User | None) -> None:
+    template.delete()
+
+
+# --- Sender numbers -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def sender_number_add(
+    *, church: Church, phone_number: str, provider: str | None = None, acting_user: User | None = None, **provider_ids
+) -> SenderNumber:
+    """Record a number the church texts from (support assigns them in admin; provisioning through the
+    provider API comes with the numbers feature)."""
+    from churches.phones import InvalidPhone, parse_phone
+
+    try:
+        e164 = parse_phone(phone_number, default_region=church.default_region).e164
+    except InvalidPhone as exc:
+        if not phone_number.startswith("+1555"):
+            raise BusinessRuleError(str(exc), field="phone_number") from exc
+        e164 = phone_number  # provider test numbers (+1555...) aren't valid in libphonenumber
+    if SenderNumber.objects.filter(phone_number=e164).exclude(church=church).exists():
+        raise BusinessRuleError(
+            "That number belongs to another account.", field="phone_number", code="conflict", status=409
+        )
+    number, _ = SenderNumber.objects.update_or_create(
+        phone_number=e164,
+        defaults={"church": church, "provider": provider or settings.SMS_PROVIDER, **provider_ids},
+    )
+    audit_record(
+        church=church, actor=acting_user, action="sender_number.added", target=number, data={"phone_number": e164}
+    )
+    return number
