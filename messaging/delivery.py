@@ -3,7 +3,7 @@ the same provider message id. Statuses only move forward (a late "sent" never ov
 "delivered"); the message's counters move in the same transaction."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +55,24 @@ TWILIO_STATUS = {
 NOT_BILLED = {("telnyx", "sending_failed"), ("twilio", "failed"), ("console", "sending_failed")}
 
 
+# Other senders of single texts (conversation replies, confirmations) register here to receive status
+# updates for provider message ids that are not broadcast recipients. A listener returns True when it
+# recognised the id. conversations registers one in its AppConfig.ready().
+StatusListener = Callable[["StatusUpdate", str | None], bool]
+_status_listeners: list[StatusListener] = []
+
+
+def register_status_listener(listener: StatusListener) -> None:
+    if listener not in _status_listeners:
+        _status_listeners.append(listener)
+
+
+def map_status(update: "StatusUpdate") -> str | None:
+    """Our status word (a Recipient.Status value) for a provider's, or None when not tracked."""
+    table = TWILIO_STATUS if update.provider == "twilio" else TELNYX_STATUS
+    return table.get(update.provider_status)
+
+
 @dataclass(frozen=True)
 class StatusUpdate:
     provider: str
@@ -92,20 +110,21 @@ def receive_status(update: StatusUpdate) -> str:
     return apply_event(event, update)
 
 
-def _map_status(update: StatusUpdate) -> str | None:
-    table = TWILIO_STATUS if update.provider == "twilio" else TELNYX_STATUS
-    return table.get(update.provider_status)
-
-
 @transaction.atomic
 def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
-    new_status = _map_status(update)
+    new_status = map_status(update)
     recipient = (
         Recipient.objects.select_for_update().filter(provider_message_id=update.provider_message_id).first()
         if update.provider_message_id
         else None
     )
     if recipient is None:
+        for listener in _status_listeners:
+            if listener(update, new_status):
+                ProviderEvent.objects.filter(pk=event.pk).update(
+                    outcome=ProviderEvent.Outcome.APPLIED, processed_at=timezone.now(), detail="status listener"
+                )
+                return "applied"
         # Usually the callback beat our own write of the send result; applied when that lands.
         return "pending"
     outcome = "ignored"
