@@ -39,14 +39,16 @@ DeliveryHandler = Callable[[SimulatedDelivery], None]
 _delivery_handler: DeliveryHandler | None = None
 
 
-def set_delivery_handler(handler: DeliveryHandler | None) -> None:
-    """Register who receives simulated delivery results (``None`` switches simulation off).
+def set_delivery_handler(handler: DeliveryHandler | None) -> DeliveryHandler | None:
+    """Register who receives simulated delivery results (``None`` switches simulation off); returns the
+    previous handler so a caller (or a test) can put it back.
 
     The handler runs synchronously inside ``send()``; like a real provider's callback it should be
     applied later (enqueue a task on commit), not inside the sender's transaction.
     """
     global _delivery_handler
-    _delivery_handler = handler
+    previous, _delivery_handler = _delivery_handler, handler
+    return previous
 
 
 class ConsoleProvider(SmsProvider):
