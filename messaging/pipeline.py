@@ -118,7 +118,8 @@ def claim_batch(*, message: Message, size: int) -> Batch:
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     if retry_after:
         return timedelta(seconds=min(retry_after, 3600))
-    return timedelta(seconds=min(600, 5 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
+    base = _setting("SEND_RETRY_BASE_SECONDS", 5.0)
+    return timedelta(seconds=min(600, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
 
 
 def _send_one(row: Claimed, *, provider, message: Message, church: Church, webhook_url: str | None) -> Outcome:

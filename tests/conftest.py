@@ -116,3 +116,13 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def postgres_only():
+    """For tests that need real concurrency (live servers, worker processes): PostgreSQL only. The
+    CI's PostgreSQL pass runs them; the embedded-default (SQLite) pass skips them."""
+    from django.conf import settings
+
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        pytest.skip("needs PostgreSQL (runs in the PostgreSQL pass of CI)")

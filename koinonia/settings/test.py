@@ -12,7 +12,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tasks run in-process unless a test starts a real worker (the pipeline tests do, on PostgreSQL).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
-SMS_PROVIDER = "console"
+SMS_PROVIDER = env.str("SMS_PROVIDER", default="console")
 CONSOLE_SMS_FAILURE_RATE = 0.0
 CONSOLE_DELIVERY_DELAY_SECONDS = 0
-SEND_CONCURRENCY = 8
+SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=8)
