@@ -1,13 +1,16 @@
-"""API for the church itself, its team and its API keys."""
+"""API for the church itself, its team, its API keys and its directory (branches, groups, members,
+consent). Shapes live in ``churches.serializers``; writes go through ``churches.services``."""
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from churches import services
-from churches.models import ApiKey, Church, Role, StaffMembership
+from churches import selectors, services
+from churches import serializers as shapes
+from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, Member, Role, StaffMembership
 from koinonia.api.base import ChurchAPIView, ChurchViewSet
+from koinonia.api.pagination import CreatedCursorPagination
 
 
 class ChurchOutput(serializers.ModelSerializer):
@@ -60,3 +63,380 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchView
         user = request.user if not getattr(request, "api_key", None) else None
         api_key = services.api_key_revoke(church=request.church, acting_user=user, api_key_id=api_key.pk)
         return Response(ApiKeyOutput(api_key).data)
+
+
+# --- Directory ------------------------------------------------------------------------------------
+# Viewers read; staff create and edit members, groups and memberships; admins delete.
+DIRECTORY_ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF, "DELETE": Role.ADMIN}
+DIRECTORY_METHODS = ["get", "post", "patch", "delete", "head", "options"]  # PATCH edits; no PUT
+
+
+def _acting_user(request):
+    """The staff user behind a session request; API-key requests act as the key (recorded separately)."""
+    return None if getattr(request, "api_key", None) else request.user
+
+
+def _error_responses(*codes: int) -> dict:
+    descriptions = {
+        400: "Invalid input (error shape; details per field).",
+        403: "The key's role does not allow this.",
+        404: "No such object in this church.",
+        409: "Conflicts with existing data (duplicate name, phone or keyword; opted-out member).",
+    }
+    return {code: OpenApiResponse(description=descriptions[code]) for code in codes}
+
+
+class DirectoryViewSet(ChurchViewSet):
+    roles = DIRECTORY_ROLES
+    http_method_names = DIRECTORY_METHODS
+    lookup_value_regex = "[0-9]+"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Branches, with how many members each has", responses=shapes.BranchOutput),
+    retrieve=extend_schema(summary="One branch", responses={200: shapes.BranchOutput, **_error_responses(404)}),
+)
+class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryViewSet):
+    """Branches (campuses, congregations). Viewers read, staff add and edit, admins delete."""
+
+    model = Branch
+    serializer_class = shapes.BranchOutput
+
+    def church_queryset(self):
+        return selectors.branch_list_with_member_counts(church=self.church)
+
+    @extend_schema(
+        summary="Add a branch",
+        request=shapes.BranchInput,
+        responses={201: shapes.BranchOutput, **_error_responses(400, 403, 409)},
+    )
+    def create(self, request):
+        data = _validated(shapes.BranchInput, request.data)
+        branch = services.branch_create(
+            church=self.church,
+            acting_user=_acting_user(request),
+            name=data["name"],
+            address=data.get("address", ""),
+            timezone_name=data.get("timezone", ""),
+        )
+        branch.member_count = 0
+        return Response(shapes.BranchOutput(branch).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a branch (only the fields sent change)",
+        request=shapes.BranchInput(partial=True),
+        responses={200: shapes.BranchOutput, **_error_responses(400, 403, 404, 409)},
+    )
+    def partial_update(self, request, pk=None):
+        branch = self.get_object()
+        data = _validated(shapes.BranchInput, request.data, partial=True)
+        services.branch_update(church=self.church, branch=branch, acting_user=_acting_user(request), **data)
+        return Response(shapes.BranchOutput(self.get_object()).data)
+
+    @extend_schema(
+        summary="Delete a branch (admins). Its members and groups stay, without a branch.",
+        request=None,
+        responses={200: shapes.BranchDeleteOutput, **_error_responses(403, 404)},
+    )
+    def destroy(self, request, pk=None):
+        branch = self.get_object()
+        moved = services.branch_delete(church=self.church, branch=branch, acting_user=_acting_user(request))
+        return Response({"deleted": True, "members_unassigned": moved["members"], "groups_unassigned": moved["groups"]})
+
+
+def _validated(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class MemberCursorPagination(CreatedCursorPagination):
+    """Cursor pagination in the order the caller chose with ``sort`` (the view validates it)."""
+
+    def get_ordering(self, request, queryset, view):
+        return selectors.MEMBER_SORTS[getattr(view, "member_sort", "-created")]
+
+
+class MemberPageMixin:
+    # Renders members with their group ids: two queries per page, whatever its size (no N+1).
+
+    def member_page_response(self, queryset):
+        page = self.paginate_queryset(queryset)
+        group_ids = selectors.member_group_ids(church=self.church, member_ids=[m.pk for m in page])
+        return self.get_paginated_response(shapes.MemberOutput(page, many=True, context={"group_ids": group_ids}).data)
+
+    def member_response(self, member, status_code=status.HTTP_200_OK):
+        group_ids = selectors.member_group_ids(church=self.church, member_ids=[member.pk])
+        return Response(shapes.MemberOutput(member, context={"group_ids": group_ids}).data, status=status_code)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Groups, with how many members each has", responses=shapes.GroupOutput),
+    retrieve=extend_schema(summary="One group", responses={200: shapes.GroupOutput, **_error_responses(404)}),
+)
+class GroupViewSet(MemberPageMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryViewSet):
+    """Groups and their members. Viewers read, staff add, edit and change memberships, admins delete."""
+
+    model = Group
+    serializer_class = shapes.GroupOutput
+
+    def church_queryset(self):
+        return selectors.group_list_with_member_counts(church=self.church)
+
+    @staticmethod
+    def _service_fields(data: dict) -> dict:
+        fields = dict(data)
+        if "branch_id" in fields:
+            fields["branch"] = fields.pop("branch_id")
+        return fields
+
+    @extend_schema(
+        summary="Add a group",
+        request=shapes.GroupInput,
+        responses={201: shapes.GroupOutput, **_error_responses(400, 403, 409)},
+    )
+    def create(self, request):
+        data = _validated(shapes.GroupInput, request.data)
+        group = services.group_create(
+            church=self.church, acting_user=_acting_user(request), **self._service_fields(data)
+        )
+        group.member_count = 0
+        return Response(shapes.GroupOutput(group).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a group (only the fields sent change)",
+        request=shapes.GroupInput(partial=True),
+        responses={200: shapes.GroupOutput, **_error_responses(400, 403, 404, 409)},
+    )
+    def partial_update(self, request, pk=None):
+        group = self.get_object()
+        data = _validated(shapes.GroupInput, request.data, partial=True)
+        services.group_update(
+            church=self.church, group=group, acting_user=_acting_user(request), **self._service_fields(data)
+        )
+        return Response(shapes.GroupOutput(self.get_object()).data)
+
+    @extend_schema(
+        summary="Delete a group (admins). Its members stay; only their memberships go.",
+        request=None,
+        responses={200: shapes.GroupDeleteOutput, **_error_responses(403, 404)},
+    )
+    def destroy(self, request, pk=None):
+        group = self.get_object()
+        removed = services.group_delete(church=self.church, group=group, acting_user=_acting_user(request))
+        return Response({"deleted": True, "members_removed": removed})
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Members of the group",
+        parameters=[shapes.MemberSortFilter],
+        responses={200: shapes.MemberOutput(many=True), **_error_responses(400, 404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add members to the group (staff). Other churches' ids are ignored and reported.",
+        request=shapes.GroupMembersInput,
+        responses={200: shapes.GroupMembersAddOutput, **_error_responses(400, 403, 404)},
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        summary="Remove members from the group (staff); body as for POST. Same as POST members/remove.",
+        request=shapes.GroupMembersInput,
+        responses={200: shapes.GroupMembersRemoveOutput, **_error_responses(400, 403, 404)},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post", "delete"],
+        roles={"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF},
+        pagination_class=MemberCursorPagination,
+    )
+    def members(self, request, pk=None):
+        group = self.get_object()
+        if request.method == "POST":
+            return self._add_members(request, group)
+        if request.method == "DELETE":
+            return self._remove_members(request, group)
+        self.member_sort = _validated(shapes.MemberSortFilter, request.query_params)["sort"]
+        return self.member_page_response(selectors.member_search(church=self.church, group_id=group.pk))
+
+    @extend_schema(
+        summary="Remove members from the group (staff)",
+        request=shapes.GroupMembersInput,
+        responses={200: shapes.GroupMembersRemoveOutput, **_error_responses(400, 403, 404)},
+    )
+    @action(detail=True, methods=["post"], url_path="members/remove", roles={"UNSAFE": Role.STAFF})
+    def members_remove(self, request, pk=None):
+        return self._remove_members(request, self.get_object())
+
+    def _add_members(self, request, group):
+        requested = set(_validated(shapes.GroupMembersInput, request.data)["member_ids"])
+        known = selectors.directory_ids_in_church(church=self.church, model=Member, ids=requested)
+        added = services.group_members_add(
+            church=self.church, group=group, member_ids=known, acting_user=_acting_user(request)
+        )
+        return Response(
+            {"added": added, "already_members": len(known) - added, "unknown_member_ids": sorted(requested - known)}
+        )
+
+    def _remove_members(self, request, group):
+        requested = set(_validated(shapes.GroupMembersInput, request.data)["member_ids"])
+        removed = services.group_members_remove(
+            church=self.church, group=group, member_ids=requested, acting_user=_acting_user(request)
+        )
+        return Response({"removed": removed, "not_in_group": len(requested) - removed})
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="One member", responses={200: shapes.MemberOutput, **_error_responses(404)}),
+)
+class MemberViewSet(MemberPageMixin, DirectoryViewSet):
+    """Members: phones in E.164, consent through the ledger. Viewers read, staff add and edit, admins delete."""
+
+    model = Member
+    serializer_class = shapes.MemberOutput
+    pagination_class = MemberCursorPagination
+    member_filters: dict = {}
+
+    def church_queryset(self):
+        if not self.member_filters:
+            return super().church_queryset()
+        return selectors.member_search(church=self.church, **self.member_filters)
+
+    @extend_schema(
+        summary="Members, filtered and sorted",
+        parameters=[shapes.MemberListFilters],
+        responses={200: shapes.MemberOutput(many=True), **_error_responses(400)},
+    )
+    def list(self, request):
+        filters = dict(_validated(shapes.MemberListFilters, request.query_params))
+        self.member_sort = filters.pop("sort")
+        unknown = {}
+        for key, model, message in (("branch_id", Branch, "Unknown branch."), ("group_id", Group, "Unknown group.")):
+            if key in filters and not selectors.directory_ids_in_church(
+                church=self.church, model=model, ids=[filters[key]]
+            ):
+                unknown[key] = [message]
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        self.member_filters = {**filters, "sort": self.member_sort}
+        return self.member_page_response(self.get_queryset())
+
+    def retrieve(self, request, pk=None):
+        return self.member_response(self.get_object())
+
+    @extend_schema(
+        summary="Add a member (staff)",
+        request=shapes.MemberCreateInput,
+        responses={201: shapes.MemberOutput, **_error_responses(400, 403, 409)},
+    )
+    def create(self, request):
+        data = dict(_validated(shapes.MemberCreateInput, request.data))
+        api_key = getattr(request, "api_key", None)
+        member = services.member_create(
+            church=self.church,
+            acting_user=_acting_user(request),
+            branch=data.pop("branch_id", None),
+            timezone_name=data.pop("timezone", ""),
+            source=ConsentEvent.Source.API,
+            api_key=api_key,
+            **data,
+        )
+        return self.member_response(member, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a member (staff; only the fields sent change; group_ids replaces the member's groups)",
+        request=shapes.MemberUpdateInput(partial=True),
+        responses={200: shapes.MemberOutput, **_error_responses(400, 403, 404, 409)},
+    )
+    def partial_update(self, request, pk=None):
+        member = self.get_object()
+        data = dict(_validated(shapes.MemberUpdateInput, request.data, partial=True))
+        if "branch_id" in data:
+            data["branch"] = data.pop("branch_id")
+        services.member_update(church=self.church, member=member, acting_user=_acting_user(request), **data)
+        return self.member_response(member)
+
+    @extend_schema(
+        summary="Delete a member (admins), with their memberships and consent history",
+        request=None,
+        responses={204: None, **_error_responses(403, 404)},
+    )
+    def destroy(self, request, pk=None):
+        member = self.get_object()
+        services.member_delete_many(church=self.church, member_ids=[member.pk], acting_user=_acting_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Create or update up to 1000 members, matched by phone (staff)",
+        description="Each row is created, updated, left unchanged or rejected (with reasons) on its own; one bad "
+        "row does not fail the batch. Keys a row leaves out are left alone; group_ids are added, never removed. "
+        "With consent, new and never-consented members become subscribed; opted-out members never are.",
+        request=shapes.MemberBulkSchemaInput,
+        responses={200: shapes.MemberBulkOutput, **_error_responses(400, 403, 409)},
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        envelope = _validated(shapes.MemberBulkInput, request.data)
+        row_results: list[dict | None] = []
+        valid_rows, positions = [], []
+        for index, raw in enumerate(envelope["members"]):
+            row = shapes.MemberBulkRowInput(data=raw)
+            if row.is_valid():
+                row_results.append(None)
+                valid_rows.append(row.validated_data)
+                positions.append(index)
+            else:
+                row_results.append({"status": "rejected", "id": None, "errors": row.errors, "note": ""})
+        api_key = getattr(request, "api_key", None)
+        outcomes = services.member_bulk_upsert(
+            church=self.church,
+            acting_user=_acting_user(request),
+            rows=valid_rows,
+            consent=envelope["consent"],
+            source=ConsentEvent.Source.API,
+            api_key=api_key,
+        )
+        for index, outcome in zip(positions, outcomes, strict=True):
+            row_results[index] = {
+                "status": outcome.status,
+                "id": outcome.member_id,
+                "errors": outcome.errors,
+                "note": outcome.note,
+            }
+        results = [{"index": i, **r} for i, r in enumerate(row_results)]
+        counts = {key: sum(r["status"] == key for r in results) for key in ("created", "updated", "unchanged")}
+        counts["rejected"] = sum(r["status"] == "rejected" for r in results)
+        return Response({**counts, "results": results})
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The member's consent history, newest first",
+        responses={200: shapes.ConsentOutput(many=True), **_error_responses(404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Record an opt-in or opt-out (staff)",
+        description="An opted-out member can only be re-subscribed by their own action (source web_form); "
+        "otherwise the answer is 409 opted_out.",
+        request=shapes.ConsentInput,
+        responses={201: shapes.ConsentRecordedOutput, **_error_responses(400, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=CreatedCursorPagination)
+    def consent(self, request, pk=None):
+        member = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.consent_history(church=self.church, member=member))
+            return self.get_paginated_response(shapes.ConsentOutput(page, many=True).data)
+        data = _validated(shapes.ConsentInput, request.data)
+        event = services.consent_record(
+            church=self.church,
+            member=member,
+            kind=data["kind"],
+            source=data["source"],
+            raw_text=data.get("evidence", "").strip(),
+            actor=_acting_user(request),
+            api_key=getattr(request, "api_key", None),
+        )
+        return Response(
+            {"event": shapes.ConsentOutput(event).data, "sms_status": member.sms_status}, status=status.HTTP_201_CREATED
+        )

@@ -1,13 +1,18 @@
 """Reads for churches, staff and API keys."""
 
-from django.db.models import Q, QuerySet
+from collections.abc import Iterable
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from churches.crypto import phone_hash
 from churches.models import (
     ApiKey,
     AuditLog,
+    Branch,
     Church,
     ConsentEvent,
+    Group,
     GroupMembership,
     Invitation,
     Member,
@@ -106,3 +111,30 @@ def member_group_ids(*, church: Church, member_ids: list[int]) -> dict[int, list
 
 def consent_history(*, church: Church, member: Member) -> QuerySet[ConsentEvent]:
     return ConsentEvent.objects.filter(church=church, member=member).select_related("actor", "api_key")
+
+
+def _member_count(rows: QuerySet, key: str) -> Coalesce:
+    """``rows`` counted per ``key`` = the outer row, as a correlated subquery (one per listed row, served by
+    the FK / unique index), so lists stay one query whatever their size."""
+    counted = rows.filter(**{key: OuterRef("pk")}).order_by().values(key).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def branch_list_with_member_counts(*, church: Church) -> QuerySet[Branch]:
+    return Branch.objects.filter(church=church).annotate(
+        member_count=_member_count(Member.objects.filter(church=church), "branch")
+    )
+
+
+def group_list_with_member_counts(*, church: Church) -> QuerySet[Group]:
+    return Group.objects.filter(church=church).annotate(
+        member_count=_member_count(GroupMembership.objects.filter(church=church), "group")
+    )
+
+
+def directory_ids_in_church(*, church: Church, model: type[Branch | Group | Member], ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` are this church's branches / groups / members (others' ids look missing)."""
+    wanted = {int(i) for i in ids}
+    if not wanted:
+        return set()
+    return set(model.objects.filter(church=church, pk__in=wanted).values_list("pk", flat=True))
