@@ -3,7 +3,21 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from churches.models import ApiKey, AuditLog, Church, Invitation, StaffMembership, User
+from churches import services
+from churches.crypto import phone_hash
+from churches.models import (
+    ApiKey,
+    AuditLog,
+    Branch,
+    Church,
+    ConsentEvent,
+    Group,
+    Invitation,
+    Member,
+    StaffMembership,
+    User,
+)
+from churches.phones import InvalidPhone, parse_phone
 
 
 class StaffMembershipInline(admin.TabularInline):
@@ -88,3 +102,125 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Directory ------------------------------------------------------------------------------------
+# Support looks members up (by phone too) and reads their consent history. Changes that matter go through
+# the directory services: phones (with their blind index), consent (ledger only) and church are read-only.
+
+
+def _phone_hash_of(search_term: str) -> str | None:
+    """The blind index of ``search_term`` when it reads as a phone number (US unless it has a +country)."""
+    if sum(ch.isdigit() for ch in search_term) < 7:
+        return None
+    try:
+        return phone_hash(parse_phone(search_term).e164)
+    except InvalidPhone:
+        return None
+
+
+class ConsentEventInline(admin.TabularInline):
+    """The consent ledger is append-only: shown, never added to, edited or deleted here."""
+
+    model = ConsentEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "source", "raw_text", "actor", "api_key"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "api_key")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "display_phone", "email", "church", "branch", "sms_status", "created_at"]
+    list_filter = ["sms_status", ("church", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["church", "branch"]
+    search_fields = ["first_name", "last_name", "email"]
+    fields = [
+        "church",
+        "first_name",
+        "last_name",
+        "display_phone",
+        "email",
+        "branch",
+        "sms_status",
+        "timezone",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [
+        "church",
+        "display_phone",
+        "branch",
+        "sms_status",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [ConsentEventInline]
+
+    @admin.display(description="phone")
+    def display_phone(self, member):
+        return member.phone
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        hashed = _phone_hash_of(search_term.strip())
+        if hashed:
+            results = results | queryset.filter(phone_hash=hashed)
+        return results, may_have_duplicates
+
+    def has_add_permission(self, request):
+        return False  # members are added by their church (pages, import, API), with phones normalized
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deletion is the church's decision, audited by services.member_delete_many
+
+    def save_model(self, request, obj, form, change):
+        fresh = Member.objects.get(pk=obj.pk)
+        services.member_update(
+            church=fresh.church,
+            member=fresh,
+            acting_user=request.user,
+            **{name: form.cleaned_data[name] for name in form.changed_data},
+        )
+
+
+class DirectoryReadOnlyAdmin(admin.ModelAdmin):
+    """Branches and groups are the church's to change, in its own pages; support searches and reads."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Branch)
+class BranchAdmin(DirectoryReadOnlyAdmin):
+    list_display = ["name", "church", "timezone", "created_at"]
+    search_fields = ["name", "address", "church__name", "church__slug"]
+    list_select_related = ["church"]
+
+
+@admin.register(Group)
+class GroupAdmin(DirectoryReadOnlyAdmin):
+    list_display = ["name", "church", "branch", "keyword", "created_at"]
+    search_fields = ["name", "keyword", "church__name", "church__slug"]
+    list_select_related = ["church", "branch"]
