@@ -1,0 +1,163 @@
+"""The pipeline with real processes: a Celery worker (killed mid-send, in one test), a Redis of the
+test's own (stopped mid-send, in another), the fake Telnyx, and our webhooks on a live server. The
+test itself plays celery-beat by running the sweeper every second.
+
+PostgreSQL only: the worker is another process and must see the test's committed rows."""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from billing.services import credit_grant
+from koinonia.celery import app as celery_app
+from messaging import services, tasks
+from messaging.models import Message, Recipient, SenderNumber
+from tests.messaging.support import PrivateRedis, Worker, bulk_members, phone_for, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
+
+LEASE_SECONDS = 4
+
+
+def _database_url() -> str:
+    db = django_settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else f"{user}@"
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def private_redis(postgres_only):
+    redis = PrivateRedis().start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def pipeline(private_redis, telnyx, live_server, settings, world):
+    """Wire this process and the workers to the private Redis, the fake and the live server."""
+    world.church.quiet_hours_start = world.church.quiet_hours_end
+    world.church.save()
+    SenderNumber.objects.create(church=world.church, phone_number="+13125550100", provider="telnyx")
+    credit_grant(church=world.church, acting_user=world.owner, segments=5000, reason="pipeline test allowance")
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.REDIS_URL = private_redis.url
+    settings.SEND_LEASE_SECONDS = LEASE_SECONDS
+    settings.SWEEP_GRACE_SECONDS = 1
+    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    celery_app.conf.broker_url = private_redis.url
+    celery_app.conf.task_always_eager = False
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+    log_dir = Path(tempfile.mkdtemp(prefix="koinonia-workers-"))
+    env = {
+        "DJANGO_SETTINGS_MODULE": "koinonia.settings.test",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": private_redis.url,
+        "SMS_PROVIDER": "telnyx",
+        "TELNYX_API_BASE": telnyx.base_url,
+        "TELNYX_API_KEY": telnyx.api_key,
+        "TELNYX_PUBLIC_KEY": telnyx.public_key_b64,
+        "TELNYX_MESSAGING_PROFILE_ID": telnyx.messaging_profile_id,
+        "PUBLIC_BASE_URL": live_server.url,
+        "SEND_LEASE_SECONDS": str(LEASE_SECONDS),
+        "SEND_RETRY_BASE_SECONDS": "0.5",
+        "SEND_BATCH_SIZE": "50",
+        "SEND_CONCURRENCY": "8",
+        "SEND_TASK_TIME_BUDGET": "5",
+    }
+    workers: list[Worker] = []
+
+    def start_worker(concurrency=2):
+        worker = Worker(env, concurrency=concurrency, log_path=log_dir / f"worker{len(workers)}.log").start()
+        workers.append(worker)
+        return worker
+
+    yield world, telnyx, start_worker
+    for worker in workers:
+        worker.stop()
+    celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def _beat():
+    """What celery-beat does every minute, compressed: the sweeper (tolerating a broker outage)."""
+    try:
+        tasks.sweep()
+    except Exception:  # noqa: BLE001 - Redis may be down on purpose
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+
+def _broadcast(world, capture) -> Message:
+    with capture(execute=True):  # the worker gets prepare_message after commit
+        return services.message_send(
+            church=world.church, author=world.staff, body="Hi {first_name}", audience={"all": True}
+        )
+
+
+def _sent_numbers(fake) -> list[str]:
+    return [json.loads(r.body)["to"] for r in fake.requests if r.path.endswith("/messages")]
+
+
+def _wait_for_delivery(message, count, timeout):
+    def delivered():
+        message.refresh_from_db()
+        return message.delivered_count == count and message.status == "sent"
+
+    wait_until(delivered, timeout=timeout, interval=1.0, tick=_beat, what=f"{count} deliveries")
+
+
+def test_two_thousand_member_broadcast_is_delivered_with_exact_counts(pipeline, django_capture_on_commit_callbacks):
+    world, telnyx, start_worker = pipeline
+    bulk_members(world.church, 2000)
+    start_worker()
+    message = _broadcast(world, django_capture_on_commit_callbacks)
+    _wait_for_delivery(message, 2000, timeout=150)
+    assert message.counts == {"recipients": 2000, "queued": 0, "sent": 0, "delivered": 2000, "failed": 0, "skipped": 0}
+    assert message.segments_sent == 2000
+    sent = _sent_numbers(telnyx)
+    assert len(sent) == len(set(sent)) == 2000
+
+
+def test_a_worker_killed_mid_send_loses_nothing(pipeline, django_capture_on_commit_callbacks):
+    world, telnyx, start_worker = pipeline
+    bulk_members(world.church, 600)
+    telnyx.set_latency(0.02)
+    first = start_worker(concurrency=1)
+    message = _broadcast(world, django_capture_on_commit_callbacks)
+    wait_until(lambda: len(telnyx.requests) >= 150, timeout=60, what="the first worker to be mid-send")
+    first.kill()
+    in_flight_bound = int(os.environ.get("SEND_CONCURRENCY", 8)) + 25  # in flight + one unflushed chunk
+    start_worker()
+    _wait_for_delivery(message, 600, timeout=120)
+    sent = _sent_numbers(telnyx)
+    assert set(sent) == {phone_for(n) for n in range(600)}
+    assert len(sent) - len(set(sent)) <= in_flight_bound
+    assert message.counts["recipients"] == 600 and message.counts["delivered"] == 600
+    assert not Recipient.objects.filter(message=message).exclude(status="delivered").exists()
+
+
+def test_redis_stopped_mid_send_resumes_when_it_returns(pipeline, private_redis, django_capture_on_commit_callbacks):
+    world, telnyx, start_worker = pipeline
+    bulk_members(world.church, 400)
+    telnyx.set_latency(0.02)
+    start_worker()
+    message = _broadcast(world, django_capture_on_commit_callbacks)
+    wait_until(lambda: len(telnyx.requests) >= 80, timeout=60, what="sending to start")
+    private_redis.stop()  # broker, rate limiter and queued tasks all gone (this Redis keeps nothing)
+    stalled_at = len(telnyx.requests)
+    time.sleep(2)  # sends hit a dead rate limiter and broker meanwhile
+    private_redis.start()
+    _wait_for_delivery(message, 400, timeout=150)
+    sent = _sent_numbers(telnyx)
+    assert set(sent) == {phone_for(n) for n in range(400)}
+    assert len(sent) - len(set(sent)) <= 8 + 25
+    assert stalled_at < 400
