@@ -91,7 +91,7 @@ def _beat():
     """What celery-beat does every minute, compressed: the sweeper (tolerating a broker outage)."""
     try:
         tasks.sweep()
-    except Exception:  # noqa: BLE001 - Redis may be down on purpose
+    except Exception:  # Redis may be down on purpose
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 
