@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from billing.services import credit_grant
 from koinonia.celery import app as celery_app
 from messaging import services, tasks
 from messaging.models import Message, Recipient, SenderNumber
-from tests.messaging.support import PrivateRedis, Worker, bulk_members, phone_for, wait_until
+from tests.messaging.support import PrivateRedis, Worker, bulk_members, grant_segments, phone_for, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -44,7 +43,7 @@ def pipeline(private_redis, telnyx, live_server, settings, world):
     world.church.quiet_hours_start = world.church.quiet_hours_end
     world.church.save()
     SenderNumber.objects.create(church=world.church, phone_number="+13125550100", provider="telnyx")
-    credit_grant(church=world.church, acting_user=world.owner, segments=5000, reason="pipeline test allowance")
+    grant_segments(world, 5000)
     settings.PUBLIC_BASE_URL = live_server.url
     settings.REDIS_URL = private_redis.url
     settings.SEND_LEASE_SECONDS = LEASE_SECONDS
