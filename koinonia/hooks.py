@@ -32,3 +32,27 @@ def check_limit(*, church, resource: str, adding: int = 1, **context) -> None:
 #   church_id=int, segments=int, message_id=int|None, branch_id=int|None, occurred_at=datetime.
 # Billing meters usage from it. Segments that fail before reaching the carrier are not sent here.
 segments_sent = Signal()
+
+# Sent (after commit) by messaging when segments announced through ``segments_sent`` failed before
+# reaching the carrier (e.g. Telnyx ``sending_failed``): same arguments. Billing takes them back off usage.
+segments_failed = Signal()
+
+
+# --- Usage for compose pages (billing registers the reporter; callers need not import billing) -----
+
+UsageReporter = Callable[..., dict | None]
+_usage_reporters: list[UsageReporter] = []
+
+
+def register_usage_reporter(reporter: UsageReporter) -> None:
+    """``reporter(*, church, adding=0, branch_id=None)`` returns the usage summary dict."""
+    if reporter not in _usage_reporters:
+        _usage_reporters.append(reporter)
+
+
+def usage_summary(*, church, adding: int = 0, branch_id: int | None = None) -> dict | None:
+    """This period's allowance, used, remaining, projected, spend cap and status (and, with ``adding``
+    segments, a ``send`` estimate: cost, whether it's allowed and why not); None without billing."""
+    if not _usage_reporters:
+        return None
+    return _usage_reporters[0](church=church, adding=adding, branch_id=branch_id)

@@ -1,0 +1,130 @@
+"""The plan-limit checker registered with ``koinonia.hooks``: refuses, with a clear message and an upgrade
+path, what the church's plan, subscription state, spend cap or branch budgets don't allow.
+
+Resources: ``members`` / ``branches`` / ``staff_seats`` (``adding`` = how many more), ``broadcast``
+(``adding`` = segments, optional ``branch_id``), ``reply`` (staff replies; ``kind="confirmation"`` for
+opt-out/opt-in/help confirmations) and ``confirmation`` — confirmations are never refused."""
+
+from django.utils import timezone
+
+from billing import rules, selectors
+from billing.models import Subscription
+from churches.models import Church
+from koinonia.exceptions import BusinessRuleError
+
+COUNTED = {"members": "max_members", "branches": "max_branches", "staff_seats": "max_staff_seats"}
+NOUNS = {"members": "members", "branches": "branches", "staff_seats": "staff seats"}
+CONFIRMATION_KINDS = {"confirmation", "opt_out_confirmation", "opt_in_confirmation", "help"}
+
+
+def check(*, church: Church, resource: str, adding: int = 1, **context) -> None:
+    if resource == "confirmation" or context.get("kind") in CONFIRMATION_KINDS:
+        return  # legally required texts always go out
+    if resource not in COUNTED and resource not in ("broadcast", "reply"):
+        return
+    sub = selectors.subscription_get(church=church)
+    standing = rules.standing_of(sub)
+    if resource == "reply":
+        if not standing.can_reply:
+            raise BusinessRuleError(standing.refusal, code="subscription_inactive", status=402)
+        return
+    if resource == "broadcast":
+        if not standing.can_broadcast:
+            raise BusinessRuleError(standing.refusal, code="subscription_inactive", status=402)
+        estimate = send_estimate(church=church, sub=sub, adding=adding, branch_id=context.get("branch_id"))
+        if not estimate["allowed"]:
+            raise BusinessRuleError(estimate["message"], code=estimate["code"], status=estimate["status"])
+        return
+    if not standing.can_grow:
+        raise BusinessRuleError(standing.refusal, code="subscription_inactive", status=402)
+    _check_count(church=church, sub=sub, resource=resource, adding=adding)
+
+
+def upgrade_hint(*, plan, field: str, needed: int, noun: str) -> str:
+    better = selectors.plan_upgrade_for(current=plan, field=field, needed=needed)
+    if better is None:
+        return "Contact support for a larger plan."
+    return f"Upgrade to {better.name} (up to {getattr(better, field):,} {noun}) on the Billing page."
+
+
+def _check_count(*, church: Church, sub: Subscription, resource: str, adding: int) -> None:
+    field = COUNTED[resource]
+    limit = getattr(sub.plan, field)
+    current = selectors.resource_count(church=church, resource=resource)
+    if current + adding <= limit:
+        return
+    noun = NOUNS[resource]
+    message = (
+        f"Your {sub.plan.name} plan allows {limit:,} {noun}; you have {current:,}"
+        + (f" and this would add {adding:,}." if adding != 1 else ".")
+        + " "
+        + upgrade_hint(plan=sub.plan, field=field, needed=current + adding, noun=noun)
+    )
+    raise BusinessRuleError(message, code="plan_limit", status=402)
+
+
+def send_estimate(
+    *,
+    church: Church,
+    sub: Subscription,
+    adding: int,
+    branch_id: int | None = None,
+    used: int | None = None,
+    allowance: int | None = None,
+    period: rules.Period | None = None,
+) -> dict:
+    """What sending ``adding`` segments would cost and whether the allowance, spend cap and branch
+    budget allow it. Compose pages show this before the church presses Send."""
+    plan = sub.plan
+    period = period or rules.current_period(sub, timezone.now())
+    if used is None or allowance is None:
+        usage = selectors.usage_period_find(church_id=church.pk, period=period)
+        used = usage.segments_used if usage else 0
+        allowance = plan.included_segments + (usage.credit_segments if usage else 0)
+    overage_before = max(0, used - allowance)
+    overage_after = max(0, used + adding - allowance)
+    estimate = {
+        "segments": adding,
+        "within_allowance": overage_after == 0,
+        "overage_segments": overage_after - overage_before,
+        "overage_cents": plan.overage_cost_cents(overage_after) - plan.overage_cost_cents(overage_before),
+        "allowed": True,
+        "code": "",
+        "status": 200,
+        "message": "",
+    }
+
+    def refuse(message: str, code: str, status: int) -> dict:
+        estimate.update(allowed=False, message=message, code=code, status=status)
+        return estimate
+
+    left = max(0, allowance - used)
+    if overage_after and not plan.overage_enabled:
+        hint = upgrade_hint(plan=plan, field="included_segments", needed=used + adding, noun="segments a month")
+        return refuse(
+            f"This send needs {adding:,} segments but only {left:,} are left on your {plan.name} plan until "
+            f"{rules.day(period.end, church)}. {hint}",
+            "plan_limit",
+            402,
+        )
+    cap = sub.spend_cap_cents
+    if overage_after and cap is not None and plan.overage_cost_cents(overage_after) > cap:
+        return refuse(
+            f"This send would bring this period's extra SMS charges to "
+            f"{rules.money(plan.overage_cost_cents(overage_after))}, over your {rules.money(cap)} spend cap "
+            f"({left:,} segments are left in your allowance). Raise the cap on the Billing page or send to fewer "
+            "people.",
+            "spend_cap",
+            422,
+        )
+    if branch_id:
+        budget, branch_used = selectors.branch_budget_usage(church=church, branch_id=int(branch_id), period=period)
+        if budget is not None and branch_used + adding > budget.monthly_segments:
+            return refuse(
+                f"This send needs {adding:,} segments but this branch has "
+                f"{max(0, budget.monthly_segments - branch_used):,} of its {budget.monthly_segments:,}-segment "
+                "monthly budget left. An owner can raise the budget on the Billing page.",
+                "branch_budget",
+                422,
+            )
+    return estimate

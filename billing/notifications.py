@@ -1,0 +1,49 @@
+"""Billing emails to a church's owners: 80% / 100% of the allowance, and a failed payment."""
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from billing import rules, selectors
+from churches.models import Church, Role, StaffMembership
+
+SUBJECTS = {
+    "usage_80": "{church}: 80% of this month's texts used",
+    "usage_100": "{church}: this month's included texts are used up",
+    "payment_failed": "{church}: we couldn't take your payment",
+}
+
+
+def owner_emails(*, church: Church) -> list[str]:
+    emails = list(
+        StaffMembership.objects.filter(church=church, role=Role.OWNER, user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+    if church.contact_email and church.contact_email.lower() not in {e.lower() for e in emails}:
+        emails.append(church.contact_email)
+    return emails
+
+
+def billing_email_send(*, church_id: int, kind: str) -> int:
+    church = Church.objects.filter(pk=church_id).first()
+    if church is None or kind not in SUBJECTS:
+        return 0
+    sub = selectors.subscription_find(church=church)
+    if sub is None:
+        return 0
+    recipients = owner_emails(church=church)
+    if not recipients:
+        return 0
+    context = {
+        "church": church,
+        "summary": selectors.usage_summary(church=church, sub=sub),
+        "period_end": rules.day(rules.current_period(sub).end, church),
+        "billing_url": f"{settings.PUBLIC_BASE_URL}{reverse('billing_home')}",
+        "overage_price": rules.money(sub.plan.overage_cents_per_1000 or 0),
+    }
+    body = render_to_string(f"billing/email/{kind}.txt", context)
+    return send_mail(
+        SUBJECTS[kind].format(church=church.name), body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False
+    )

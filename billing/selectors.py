@@ -1,0 +1,202 @@
+"""Reads for billing: usage so far and projected, budgets, plans, invoices (from Stripe), counts."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.apps import apps
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing import rules, stripe_client
+from billing.models import BranchBudget, BranchUsage, Plan, Subscription, UsagePeriod
+from churches.models import Church, StaffMembership
+
+logger = logging.getLogger(__name__)
+INVOICE_CACHE_SECONDS = 60
+MIN_ELAPSED_FOR_PROJECTION = timedelta(days=1)
+
+
+def subscription_find(*, church: Church) -> Subscription | None:
+    sub = Subscription.objects.select_related("plan").filter(church=church).first()
+    if sub is not None:
+        sub.church = church  # the caller's instance: no second query for sub.church
+    return sub
+
+
+def subscription_get(*, church: Church) -> Subscription:
+    """The church's subscription; for a church without one yet (created before billing, or its
+    sign-up signal not yet handled), the trial it is owed, unsaved: reads never write."""
+    sub = subscription_find(church=church)
+    if sub is not None:
+        return sub
+    from billing.services import trial_subscription_build
+
+    return trial_subscription_build(church=church)
+
+
+def usage_period_find(*, church_id: int, period: rules.Period) -> UsagePeriod | None:
+    return UsagePeriod.objects.filter(church_id=church_id, period_start=period.start).first()
+
+
+def plan_list_public() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_public=True, is_trial=False)
+
+
+def plan_upgrade_for(*, current: Plan, field: str, needed: int) -> Plan | None:
+    """The cheapest public plan whose ``field`` limit holds ``needed``."""
+    return (
+        plan_list_public()
+        .filter(**{f"{field}__gte": needed})
+        .exclude(pk=current.pk)
+        .order_by("price_cents", "sort_order")
+        .first()
+    )
+
+
+def _directory_model(name: str):
+    # Member and Branch belong to the directory; count them when they exist.
+    try:
+        return apps.get_model("churches", name)
+    except LookupError:
+        return None
+
+
+def resource_count(*, church: Church, resource: str) -> int:
+    if resource == "staff_seats":
+        # Seats are accepted memberships; an invitation takes a seat only when accepted.
+        return StaffMembership.objects.filter(church=church).count()
+    model = _directory_model({"members": "Member", "branches": "Branch"}.get(resource, ""))
+    return model._default_manager.filter(church=church).count() if model is not None else 0
+
+
+def branch_exists(*, church: Church, branch_id: int) -> bool:
+    model = _directory_model("Branch")
+    if model is None:
+        return branch_id > 0
+    return model._default_manager.filter(church=church, pk=branch_id).exists()
+
+
+def branch_names(*, church: Church, branch_ids) -> dict[int, str]:
+    model = _directory_model("Branch")
+    if model is None or not branch_ids:
+        return {}
+    rows = model._default_manager.filter(church=church, pk__in=list(branch_ids))
+    return {row.pk: str(row) for row in rows}
+
+
+def branch_budget_usage(*, church: Church, branch_id: int, period: rules.Period) -> tuple[BranchBudget | None, int]:
+    budget = BranchBudget.objects.filter(church=church, branch_id=branch_id).first()
+    if budget is None:
+        return None, 0
+    used = (
+        BranchUsage.objects.filter(church=church, period_start=period.start, branch_id=branch_id)
+        .values_list("segments_used", flat=True)
+        .first()
+    )
+    return budget, used or 0
+
+
+def branch_budget_list(*, church: Church, period: rules.Period) -> list[dict]:
+    budgets = list(BranchBudget.objects.filter(church=church).order_by("branch_id"))
+    if not budgets:
+        return []
+    used = dict(
+        BranchUsage.objects.filter(church=church, period_start=period.start).values_list("branch_id", "segments_used")
+    )
+    names = branch_names(church=church, branch_ids=[b.branch_id for b in budgets])
+    return [
+        {
+            "budget": b,
+            "name": names.get(b.branch_id, f"Branch #{b.branch_id}"),
+            "used": used.get(b.branch_id, 0),
+            "left": max(0, b.monthly_segments - used.get(b.branch_id, 0)),
+        }
+        for b in budgets
+    ]
+
+
+def _projection(used: int, period: rules.Period, now: datetime) -> int:
+    elapsed = max(now - period.start, MIN_ELAPSED_FOR_PROJECTION)
+    length = period.end - period.start
+    if elapsed >= length:
+        return used
+    return round(used * (length / elapsed))
+
+
+def usage_summary(
+    *, church: Church, sub: Subscription, adding: int = 0, branch_id: int | None = None, now: datetime | None = None
+) -> dict:
+    """Allowance, used, remaining, projected and what a send of ``adding`` segments would do."""
+    now = now or timezone.now()
+    plan = sub.plan
+    period = rules.current_period(sub, now)
+    standing = rules.standing_of(sub, now)
+    usage = usage_period_find(church_id=church.pk, period=period)
+    used = usage.segments_used if usage else 0
+    allowance = plan.included_segments + (usage.credit_segments if usage else 0)
+    projected = _projection(used, period, now)
+    summary = {
+        "status": standing.state,
+        "status_label": standing.label,
+        "plan": {"code": plan.code, "name": plan.name, "price_cents": plan.price_cents},
+        "period_start": period.start,
+        "period_end": period.end,
+        "allowance": allowance,
+        "used": used,
+        "remaining": max(0, allowance - used),
+        "projected": projected,
+        "overage_enabled": plan.overage_enabled,
+        "overage_cents_per_1000": plan.overage_cents_per_1000,
+        "overage_segments": max(0, used - allowance),
+        "overage_cents": plan.overage_cost_cents(used - allowance),
+        "projected_overage_cents": plan.overage_cost_cents(projected - allowance),
+        "spend_cap_cents": sub.spend_cap_cents,
+        "can_broadcast": standing.can_broadcast,
+        "banner": standing.banner,
+        "banner_level": standing.banner_level,
+    }
+    if adding:
+        from billing import limits
+
+        summary["send"] = limits.send_estimate(
+            church=church, sub=sub, adding=adding, branch_id=branch_id, used=used, allowance=allowance, period=period
+        )
+    return summary
+
+
+def invoice_list(*, sub: Subscription, limit: int = 12) -> list[dict] | None:
+    """The church's recent invoices from Stripe (cached briefly); None when Stripe can't be reached."""
+    if not sub.stripe_customer_id or not stripe_client.is_configured():
+        return []
+    key = f"billing:invoices:{sub.stripe_customer_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    try:
+        page = stripe_client.client().v1.invoices.list(params={"customer": sub.stripe_customer_id, "limit": limit})
+    except stripe_client.StripeError:
+        logger.warning("stripe invoice list failed", exc_info=True)
+        return None
+    invoices = [
+        {
+            "id": inv.get("id"),
+            "number": inv.get("number") or inv.get("id"),
+            "status": inv.get("status"),
+            "amount_due": inv.get("amount_due") or 0,
+            "amount_paid": inv.get("amount_paid") or 0,
+            "currency": (inv.get("currency") or "usd").upper(),
+            "created": stripe_client.from_timestamp(inv.get("created")),
+            "url": inv.get("hosted_invoice_url") or "",
+        }
+        for inv in (stripe_client.as_dict(item) for item in page.data)
+    ]
+    cache.set(key, invoices, INVOICE_CACHE_SECONDS)
+    return invoices
+
+
+def branch_choices(*, church: Church) -> list[tuple[int, str]]:
+    model = _directory_model("Branch")
+    if model is None:
+        return []
+    return [(row.pk, str(row)) for row in model._default_manager.filter(church=church).order_by("name")]
