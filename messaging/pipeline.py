@@ -60,6 +60,7 @@ class Outcome:
     error_code: str = ""
     error_reason: str = ""
     send_after: datetime | None = None
+    halt: bool = False  # a failure of our account or number: stop the whole broadcast
 
 
 @dataclass
@@ -122,7 +123,11 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     return timedelta(seconds=min(600, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2))
 
 
-def _send_one(row: Claimed, *, provider, message: Message, church: Church, webhook_url: str | None) -> Outcome:
+def _send_one(
+    row: Claimed, *, provider, message: Message, church: Church, webhook_url: str | None, halted: threading.Event
+) -> Outcome:
+    if halted.is_set():  # the account or number was refused: don't try, put it back for halt_message
+        return Outcome(row.id, "held")
     if not row.subscribed:
         return Outcome(row.id, "skipped", error_reason="Opted out before the text was sent.")
     now = timezone.now()
@@ -149,12 +154,15 @@ def _send_one(row: Claimed, *, provider, message: Message, church: Church, webho
             webhook_url=webhook_url,
         )
     except PermanentSendError as exc:
-        return Outcome(row.id, "failed", error_code=exc.code, error_reason=exc.reason)
+        if exc.sender_level:
+            halted.set()
+        return Outcome(row.id, "failed", error_code=exc.code, error_reason=exc.reason, halt=exc.sender_level)
     except TransientSendError as exc:
         return _retry_or_fail(row, exc.reason, exc.retry_after)
-    except Exception as exc:  # Redis down under the rate limiter, a provider bug: never lose the row
-        logger.warning("send failed unexpectedly; will retry", extra={"recipient": row.id, "error": repr(exc)})
-        return _retry_or_fail(row, "Temporary problem on our side; retrying.", None)
+    except Exception as exc:  # Redis down under the rate limiter, a bug: never lose the row
+        # Our own trouble is not the recipient's: put the row back without spending one of its attempts.
+        logger.warning("send failed on our side; will retry", extra={"recipient": row.id, "error": repr(exc)})
+        return Outcome(row.id, "held", send_after=timezone.now() + _backoff(1, None))
     return Outcome(row.id, "sent", provider_message_id=result.provider_message_id, segments=result.segments or segments)
 
 
@@ -178,20 +186,51 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
     message = batch.message
     provider = get_provider(message.sender.provider)
     webhook_url = webhook_url_for(provider.name)
+    halted = threading.Event()
     pending = {
         executor.submit(
-            _send_one, row, provider=provider, message=message, church=batch.church, webhook_url=webhook_url
+            _send_one,
+            row,
+            provider=provider,
+            message=message,
+            church=batch.church,
+            webhook_url=webhook_url,
+            halted=halted,
         )
         for row in batch.rows
     }
     done_buffer: list[Outcome] = []
+    halt_reason = ""
     while pending:
         done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
         done_buffer.extend(future.result() for future in done)
+        halt_reason = halt_reason or next((o.error_reason for o in done_buffer if o.halt), "")
         if len(done_buffer) >= FLUSH_EVERY or (done_buffer and not pending):
             record_outcomes(message=message, lease=batch.lease, outcomes=done_buffer)
             done_buffer = []
             _forward_console_deliveries()
+    if halt_reason:
+        halt_message(message_id=message.pk, reason=halt_reason)
+
+
+def halt_message(*, message_id: int, reason: str) -> None:
+    """Stop a broadcast that cannot succeed (our credentials, number or registration were refused):
+    every recipient would fail the same way, so skip the rest and say why."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id, status=Message.Status.SENDING).first()
+        if message is None:
+            return
+        skipped = Recipient.objects.filter(message_id=message_id, status=Recipient.Status.QUEUED).update(
+            status=Recipient.Status.SKIPPED, error_reason=f"Broadcast stopped: {reason}", send_after=None
+        )
+        message.status = Message.Status.FAILED
+        message.status_detail = reason
+        message.completed_at = timezone.now()
+        message.save(update_fields=["status", "status_detail", "completed_at"])
+        Message.objects.filter(pk=message_id).update(
+            queued_count=F("queued_count") - skipped, skipped_count=F("skipped_count") + skipped
+        )
+    logger.error("broadcast halted", extra={"message_id": message_id, "reason": reason})
 
 
 _console_deliveries: list[dict] = []

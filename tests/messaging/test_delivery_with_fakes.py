@@ -125,3 +125,15 @@ def test_bad_signatures_are_rejected_and_store_nothing(church, live_telnyx):
     assert message.delivered_count == 0 and message.sent_count == 2
     assert not ProviderEvent.objects.exists()
     assert live_telnyx.webhook_deliveries and all(d.status == 403 for d in live_telnyx.webhook_deliveries)
+
+
+def test_a_rejected_account_stops_the_broadcast_instead_of_failing_everyone(church, live_telnyx, settings):
+    bulk_members(church, 30)
+    settings.TELNYX_API_KEY = "revoked-key"
+    message = broadcast(church)
+    run_until_sent_or_failed = lambda: Message.objects.get(pk=message.pk).status == "failed"  # noqa: E731
+    wait_until(run_until_sent_or_failed, timeout=20, tick=lambda: tasks.send_message(message.pk))
+    message.refresh_from_db()
+    assert "credentials" in message.status_detail
+    assert message.counts["queued"] == 0 and message.counts["skipped"] + message.counts["failed"] == 30
+    assert message.counts["failed"] <= 8  # only the sends already in flight failed individually
