@@ -23,6 +23,11 @@ logger = logging.getLogger(__name__)
 SIMULATED_FAILURE_CODE = "console_undeliverable"
 
 
+def mask_phone(e164: str) -> str:
+    """Members' numbers never appear in logs: keep the country/area prefix and the last two digits."""
+    return e164[:5] + "•" * max(0, len(e164) - 7) + e164[-2:] if len(e164) > 7 else "•" * len(e164)
+
+
 @dataclass(frozen=True)
 class SimulatedDelivery:
     """The final status a real provider would later report for one console send."""
@@ -70,7 +75,7 @@ class ConsoleProvider(SmsProvider):
             "Console SMS %s from %s to %s (%d segments, %d media): %s",
             message_id,
             from_number,
-            to_number,
+            mask_phone(to_number),
             segments,
             len(media_urls),
             body,
