@@ -105,8 +105,9 @@ def test_bulk_runs_in_a_fixed_number_of_queries(world, rows, django_assert_max_n
     ]
     client = world.api_client(Role.STAFF)
     # key, last-used stamp, branches, groups, existing (locked), their memberships, insert, update,
-    # subscribe, consent rows, memberships, audit; savepoints around the request and the insert.
-    with django_assert_max_num_queries(16):
+    # subscribe, consent rows, memberships, audit; savepoints around the request and the insert; and the
+    # plan-limit check (billing: subscription, plan, member count).
+    with django_assert_max_num_queries(19):
         response = client.post(URL, {"members": payload, "consent": "Signed up at the picnic"}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()["created"] == rows and response.json()["updated"] == rows
