@@ -381,3 +381,72 @@ class ConsentEvent(ChurchOwned):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} via {self.get_source_display()}"
+
+
+class ImportJob(ChurchOwned):
+    """One CSV upload of members: the file, how its columns map to member fields, how consent was
+    obtained, and the progress and outcome of the run. The file's text is kept in the row itself so
+    that a worker on any machine can run (or resume) the job; ``processed_rows`` is the resume point
+    and moves in the same transaction as the members it accounts for."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for you to check the columns"
+        QUEUED = "queued", "Waiting to start"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Finished"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    file_name = models.CharField(max_length=255, blank=True)
+    content = models.TextField(help_text="The uploaded CSV, decoded.")
+    mapping = models.JSONField(default=dict, blank=True, help_text='Member field → column index, e.g. {"phone": 2}.')
+    consent_text = models.TextField(blank=True, help_text="How the church obtained consent to text these people.")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the running worker.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The import page lists a church's recent imports.
+        indexes = [models.Index(fields=["church", "-created_at"], name="importjob_church_recent")]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.file_name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class ImportRejectedRow(ChurchOwned):
+    """A row of an import that was not applied, and why (bad phone, duplicate in the file, opted out,
+    over the plan's member limit...). The downloadable report joins these with the file's rows."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejected_rows", db_index=False)
+    row_number = models.PositiveIntegerField(help_text="As a spreadsheet numbers it: the header is row 1.")
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        constraints = [
+            # The report reads a job's rows in order; re-running a chunk inserts nothing twice.
+            models.UniqueConstraint(fields=["church", "job", "row_number"], name="importrejectedrow_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"
