@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import os
 from functools import lru_cache
 
@@ -95,3 +96,23 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         return None if value in (None, "") else encrypt(value)
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON document encrypted at rest: for payloads that carry phone numbers (provider callbacks)."""
+
+    description = "JSON encrypted at rest"
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else json.loads(decrypt(value))
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        return encrypt(json.dumps(value, separators=(",", ":"), sort_keys=True))
+
+    def to_python(self, value):
+        return value
+
+    def value_to_string(self, obj):
+        return json.dumps(self.value_from_object(obj))

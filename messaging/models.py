@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from churches.crypto import EncryptedTextField
+from churches.crypto import EncryptedJSONField, EncryptedTextField
 from churches.models import ApiKey, ChurchOwned, Member, User
 
 
@@ -196,7 +196,7 @@ class ProviderEvent(models.Model):
     event_type = models.CharField(max_length=64)
     provider_message_id = models.CharField(max_length=64, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
-    payload = models.JSONField()
+    payload = EncryptedJSONField(help_text="The callback as received (encrypted: it carries phone numbers).")
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)

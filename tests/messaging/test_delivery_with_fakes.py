@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from django.db import connection
 
 from messaging import services, tasks
 from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
@@ -74,6 +75,12 @@ def test_broadcast_through_each_provider_with_duplicate_and_out_of_order_callbac
     # Each distinct callback is stored once although every one was delivered twice.
     assert ProviderEvent.objects.count() == 80
     assert ProviderEvent.objects.filter(outcome="pending").count() == 0
+    # Callbacks carry members' numbers: stored encrypted, never in plain text.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload FROM messaging_providerevent")
+        raw = " ".join(row[0] for row in cursor.fetchall())
+    assert "+1312" not in raw and "1312300" not in raw
+    assert ProviderEvent.objects.first().payload  # and still readable through the model
 
 
 def test_telnyx_request_format(church, live_telnyx, live_server):
