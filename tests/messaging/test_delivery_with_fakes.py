@@ -25,6 +25,9 @@ def church(world):
 def live_telnyx(postgres_only, telnyx, live_server, settings, church):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.SEND_RETRY_BASE_SECONDS = 0.01
+    # Production timeouts: a read timeout on a loaded machine would (correctly) be retried and could
+    # double-send, which these tests count exactly.
+    settings.SMS_HTTP_TIMEOUT = (3.05, 10)
     SenderNumber.objects.create(church=church, phone_number="+13125550100", provider="telnyx")
     return telnyx
 
@@ -33,6 +36,9 @@ def live_telnyx(postgres_only, telnyx, live_server, settings, church):
 def live_twilio(postgres_only, twilio, live_server, settings, church):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.SEND_RETRY_BASE_SECONDS = 0.01
+    # Production timeouts: a read timeout on a loaded machine would (correctly) be retried and could
+    # double-send, which these tests count exactly.
+    settings.SMS_HTTP_TIMEOUT = (3.05, 10)
     SenderNumber.objects.create(church=church, phone_number="+13125550100", provider="twilio")
     return twilio
 
