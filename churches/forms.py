@@ -106,3 +106,166 @@ class ChurchSettingsForm(forms.ModelForm):
             "help_text": forms.Textarea(attrs={"rows": 3}),
             "after_hours_reply": forms.Textarea(attrs={"rows": 3}),
         }
+
+
+# --- Directory ------------------------------------------------------------------------------------
+
+
+def _choices(pairs, blank: str | None = None):
+    return ([("", blank)] if blank is not None else []) + [(str(pk), name) for pk, name in pairs]
+
+
+class MemberFilterForm(forms.Form):
+    """The member list's search box, filters and sort; invalid values are simply ignored."""
+
+    SORTS = [("name", "Name A–Z"), ("-name", "Name Z–A"), ("-created", "Newest first"), ("created", "Oldest first")]
+
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    branch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    status = forms.ChoiceField(required=False, label="SMS status")
+    sort = forms.ChoiceField(required=False, choices=SORTS)
+
+    def __init__(self, *args, branches, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        from churches.models import SmsStatus
+
+        self.fields["q"].widget.attrs.update(placeholder="Name, phone or email", type="search")
+        self.fields["branch"].choices = _choices(branches, "All branches")
+        self.fields["group"].choices = _choices(groups, "All groups")
+        self.fields["status"].choices = [("", "Any status"), *SmsStatus.choices]
+
+    def filters(self) -> dict:
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "q": data.get("q") or "",
+            "branch_id": data.get("branch"),
+            "group_id": data.get("group"),
+            "sms_status": data.get("status") or None,
+            "sort": data.get("sort") or "name",
+        }
+
+
+class MemberForm(forms.Form):
+    first_name = forms.CharField(max_length=100, required=False)
+    last_name = forms.CharField(max_length=100, required=False)
+    phone = forms.CharField(max_length=40, label="Mobile phone", help_text="Any common format, e.g. (312) 555-0123.")
+    email = forms.EmailField(required=False)
+    branch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    groups = forms.TypedMultipleChoiceField(required=False, coerce=int, widget=forms.CheckboxSelectMultiple)
+    timezone = forms.ChoiceField(required=False, help_text="Leave blank to use the phone number's area code.")
+
+    def __init__(self, *args, branches, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["branch"].choices = _choices(branches, "No branch")
+        self.fields["groups"].choices = _choices(groups)
+        self.fields["timezone"].choices = [("", "From the area code"), *TIMEZONE_FORM_CHOICES]
+
+
+class MemberCreateForm(MemberForm):
+    consent = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="How did they agree to receive texts?",
+        help_text="E.g. “Signed the connect card on May 4”. Leave blank if they haven't yet: "
+        "they are added as “No consent yet” and won't be texted.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class ConsentForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("opt_in", "Opted in"), ("opt_out", "Opted out")])
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == "opt_in" and not (cleaned.get("note") or "").strip():
+            self.add_error("note", "Say how they agreed to receive texts, e.g. “Asked in person on Sunday”.")
+        return cleaned
+
+
+class BulkMemberForm(forms.Form):
+    ACTIONS = [
+        ("add_to_group", "Add to group"),
+        ("remove_from_group", "Remove from group"),
+        ("delete", "Delete members"),
+    ]
+    action = forms.ChoiceField(choices=ACTIONS)
+    group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    member_ids = forms.TypedMultipleChoiceField(coerce=int, error_messages={"required": "Tick at least one member."})
+
+    def __init__(self, *args, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = _choices(groups, "Choose a group")
+        # Ids are checked against the church by the services; here they only need to be integers.
+        self.fields["member_ids"].valid_value = lambda value: str(value).isdigit()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") in ("add_to_group", "remove_from_group") and not cleaned.get("group"):
+            self.add_error("group", "Choose a group.")
+        return cleaned
+
+
+class BranchForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    address = forms.CharField(max_length=255, required=False)
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    branch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    keyword = forms.CharField(
+        max_length=30, required=False, help_text="Optional: members text this word (like YOUTH) to join."
+    )
+
+    def __init__(self, *args, branches, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["branch"].choices = _choices(branches, "Whole church")
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="Saved as “CSV UTF-8”, with a header row.")
+
+
+class ImportStartForm(forms.Form):
+    """Column mapping (one select per column of the file), consent statement and defaults."""
+
+    consent_text = forms.CharField(
+        max_length=2000,
+        label="How did these people agree to receive texts?",
+        help_text="Required. E.g. “Connect card sign-up, 2025”. It is recorded for each member you import.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    group = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Also add everyone to")
+    branch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Branch for rows without one")
+
+    def __init__(self, *args, header, mapping, branches, groups, field_choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = _choices(groups, "No group")
+        self.fields["branch"].choices = _choices(branches, "No branch")
+        by_column = {column: member_field for member_field, column in mapping.items()}
+        self.column_fields = []
+        for index, title in enumerate(header):
+            name = f"column_{index}"
+            self.fields[name] = forms.ChoiceField(
+                required=False,
+                choices=[("", "Don't import"), *field_choices],
+                initial=by_column.get(index, ""),
+                label=title or f"Column {index + 1}",
+            )
+            self.column_fields.append(self[name])
+
+    def mapping(self) -> dict[str, int]:
+        chosen: dict[str, int] = {}
+        for name, value in self.cleaned_data.items():
+            if name.startswith("column_") and value:
+                if value in chosen:
+                    raise forms.ValidationError(f"Two columns are set to “{dict(self.field_choices)[value]}”.")
+                chosen[value] = int(name.removeprefix("column_"))
+        return chosen
+
+    @property
+    def field_choices(self):
+        return self.fields["column_0"].choices[1:] if "column_0" in self.fields else []

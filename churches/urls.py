@@ -2,7 +2,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from churches import views
-from koinonia.views import not_built_yet
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -35,6 +34,23 @@ urlpatterns = [
     path("settings/team/<int:pk>/remove/", views.TeamMemberRemoveView.as_view(), name="team_member_remove"),
     path("settings/api-keys/", views.ApiKeysView.as_view(), name="api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", views.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
-    # Filled by the Directory issue.
-    path("members/", not_built_yet, name="members_home"),
+    # Directory
+    path("members/", views.MemberListView.as_view(), name="members_home"),
+    path("members/new/", views.MemberCreateView.as_view(), name="member_create"),
+    path("members/bulk/", views.MemberBulkView.as_view(), name="member_bulk"),
+    path("members/export.csv", views.MemberExportView.as_view(), name="member_export"),
+    path("members/import/", views.MemberImportView.as_view(), name="member_import"),
+    path("members/import/<int:pk>/", views.MemberImportJobView.as_view(), name="member_import_job"),
+    path("members/import/<int:pk>/status/", views.MemberImportStatusView.as_view(), name="member_import_status"),
+    path("members/import/<int:pk>/report.csv", views.MemberImportReportView.as_view(), name="member_import_report"),
+    path("members/import/<int:pk>/retry/", views.MemberImportRetryView.as_view(), name="member_import_retry"),
+    path("members/<int:pk>/", views.MemberDetailView.as_view(), name="member_detail"),
+    path("members/<int:pk>/consent/", views.MemberConsentView.as_view(), name="member_consent"),
+    path("members/<int:pk>/delete/", views.MemberDeleteView.as_view(), name="member_delete"),
+    path("branches/", views.BranchListView.as_view(), name="branch_list"),
+    path("branches/<int:pk>/", views.BranchUpdateView.as_view(), name="branch_update"),
+    path("branches/<int:pk>/delete/", views.BranchDeleteView.as_view(), name="branch_delete"),
+    path("groups/", views.GroupListView.as_view(), name="group_list"),
+    path("groups/<int:pk>/", views.GroupDetailView.as_view(), name="group_detail"),
+    path("groups/<int:pk>/delete/", views.GroupDeleteView.as_view(), name="group_delete"),
 ]

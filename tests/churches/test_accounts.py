@@ -205,8 +205,13 @@ def test_settings_update_is_saved_and_audited(world):
     assert bad.status_code == 400 and "quiet_hours_start" in bad.context["form"].errors
 
 
-def test_pages_that_are_not_built_say_so(world):
-    response = world.page_client().get(reverse("members_home"))
+def test_pages_that_are_not_built_say_so(world, rf):
+    # Called directly: which sections are still placeholders changes as the issues land.
+    from koinonia.views import not_built_yet
+
+    request = rf.get("/somewhere/")
+    request.user = world.owner
+    response = not_built_yet(request)
     assert response.status_code == 200 and b"isn't available yet" in response.content
 
 

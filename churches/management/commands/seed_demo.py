@@ -4,11 +4,25 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from churches import services
-from churches.models import Church, User
+from churches.crypto import phone_hash
+from churches.models import Branch, Church, Group, Member, User
+from koinonia.exceptions import BusinessRuleError
 
 DEMO_EMAIL = "demo@koinonia.example"
 DEMO_PASSWORD = "grace-and-peace-2026"
 DEMO_CHURCH = "Grace Community Church"
+DEMO_BRANCHES = ["Downtown", "Northside"]
+DEMO_GROUPS = [("Youth", "YOUTH", "Downtown"), ("Choir", "", ""), ("Volunteers", "", "Northside")]
+DEMO_PEOPLE = [
+    ("Abigail", "Adams"), ("Benjamin", "Brooks"), ("Chloe", "Carter"), ("Daniel", "Diaz"), ("Eleanor", "Evans"),
+    ("Felix", "Foster"), ("Grace", "Garcia"), ("Henry", "Hughes"), ("Isabel", "Ingram"), ("Jonah", "James"),
+    ("Keira", "Kim"), ("Lucas", "Lopez"), ("Miriam", "Morgan"), ("Nathan", "Nguyen"), ("Olivia", "Ortiz"),
+    ("Peter", "Price"), ("Queenie", "Quinn"), ("Ruth", "Reyes"), ("Samuel", "Smith"), ("Tabitha", "Turner"),
+    ("Uriah", "Underwood"), ("Violet", "Vasquez"), ("Wesley", "Walker"), ("Ximena", "Xu"), ("Yusuf", "Young"),
+    ("Zoe", "Zimmerman"), ("Aaron", "Bennett"), ("Bethany", "Cole"), ("Caleb", "Dunn"), ("Deborah", "Ellis"),
+    ("Elijah", "Fisher"), ("Faith", "Gray"), ("Gideon", "Hayes"), ("Hannah", "Irwin"), ("Isaac", "Jensen"),
+    ("Joy", "Kelly"), ("Levi", "Lambert"), ("Lydia", "Mason"), ("Micah", "Nash"), ("Naomi", "Owens"),
+]  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -35,3 +49,49 @@ class Command(BaseCommand):
 
     def seed_church(self, *, church: Church, owner: User) -> None:
         """Extension point: later features add demo members, numbers and messages here."""
+        self.seed_directory(church=church, owner=owner)
+
+    def seed_directory(self, *, church: Church, owner: User) -> None:
+        """Two branches, three groups (Youth joins by texting YOUTH) and 40 members on fictional
+        +1 312-555-01xx numbers; anything already there is left alone."""
+        branches = {b.name: b for b in Branch.objects.filter(church=church, name__in=DEMO_BRANCHES)}
+        for name in DEMO_BRANCHES:
+            if name not in branches:
+                try:
+                    branches[name] = services.branch_create(church=church, acting_user=owner, name=name)
+                except BusinessRuleError as exc:  # e.g. the plan allows fewer branches
+                    self.stdout.write(f"Skipped demo branch {name}: {exc.message}")
+        groups = {g.name: g for g in Group.objects.filter(church=church, name__in=[g[0] for g in DEMO_GROUPS])}
+        for name, keyword, branch_name in DEMO_GROUPS:
+            if name not in groups:
+                groups[name] = services.group_create(
+                    church=church, acting_user=owner, name=name, keyword=keyword, branch=branches.get(branch_name)
+                )
+        phones = [f"+1312555{100 + i:04d}" for i in range(len(DEMO_PEOPLE))]
+        existing = set(
+            Member.objects.filter(church=church, phone_hash__in=[phone_hash(p) for p in phones]).values_list(
+                "phone_hash", flat=True
+            )
+        )
+        group_list = list(groups.values())
+        branch_list = list(branches.values())
+        for i, ((first, last), phone) in enumerate(zip(DEMO_PEOPLE, phones, strict=True)):
+            if phone_hash(phone) in existing:
+                continue
+            try:
+                member = services.member_create(
+                    church=church,
+                    acting_user=owner,
+                    phone=phone,
+                    first_name=first,
+                    last_name=last,
+                    email=f"{first.lower()}.{last.lower()}@example.org",
+                    branch=branch_list[i % len(branch_list)] if branch_list and i % 3 else None,
+                    group_ids=[g.pk for j, g in enumerate(group_list) if (i + j) % 3 == 0],
+                    consent="" if i % 10 == 9 else "Demo data: signed a connect card",
+                )
+            except BusinessRuleError as exc:  # e.g. the plan's member limit
+                self.stdout.write(f"Stopped adding demo members: {exc.message}")
+                break
+            if i == 4:  # one member who texted STOP, to show what an opt-out looks like
+                services.consent_record(church=church, member=member, kind="opt_out", source="keyword", raw_text="STOP")

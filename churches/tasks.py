@@ -1,0 +1,15 @@
+"""Thin Celery tasks for the churches app: each takes ids and calls a service."""
+
+from celery import shared_task
+
+from churches.imports import member_import_run
+from churches.models import ImportJob
+
+
+@shared_task(bind=True, max_retries=20)
+def member_import_run_task(self, job_id: int) -> None:
+    """Run or continue an import. If another worker holds a live lease on the job (a redelivered
+    task after a worker was lost), check back later: the lease expires if that worker is dead."""
+    job = member_import_run(job_id=job_id)
+    if job is None and ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).exists():
+        raise self.retry(countdown=60)
