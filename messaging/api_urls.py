@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from koinonia.api.routers import OptionalSlashRouter
+from messaging import api
+
+router = OptionalSlashRouter()
+router.register("messages", api.MessageViewSet, basename="message")
+router.register("templates", api.TemplateViewSet, basename="template")
+
+urlpatterns = router.urls
