@@ -1,14 +1,20 @@
 """API for the church itself, its team, its API keys and its directory (branches, groups, members,
 consent). Shapes live in ``churches.serializers``; writes go through ``churches.services``."""
 
+import csv
+
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from churches import selectors, services
+from churches import imports, selectors, services
 from churches import serializers as shapes
-from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, Member, Role, StaffMembership
+from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, ImportJob, Member, Role, StaffMembership
 from koinonia.api.base import ChurchAPIView, ChurchViewSet
 from koinonia.api.pagination import CreatedCursorPagination
 
@@ -74,6 +80,12 @@ DIRECTORY_METHODS = ["get", "post", "patch", "delete", "head", "options"]  # PAT
 def _acting_user(request):
     """The staff user behind a session request; API-key requests act as the key (recorded separately)."""
     return None if getattr(request, "api_key", None) else request.user
+
+
+def _validated(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def _error_responses(*codes: int) -> dict:
@@ -142,12 +154,6 @@ class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryV
         branch = self.get_object()
         moved = services.branch_delete(church=self.church, branch=branch, acting_user=_acting_user(request))
         return Response({"deleted": True, "members_unassigned": moved["members"], "groups_unassigned": moved["groups"]})
-
-
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class MemberCursorPagination(CreatedCursorPagination):
@@ -440,3 +446,76 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         return Response(
             {"event": shapes.ConsentOutput(event).data, "sms_status": member.sms_status}, status=status.HTTP_201_CREATED
         )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Recent CSV imports (staff)", responses=shapes.ImportJobOutput),
+    retrieve=extend_schema(
+        summary="An import's status, progress and counts (poll it)",
+        responses={200: shapes.ImportJobOutput, **_error_responses(403, 404)},
+    ),
+)
+class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
+    """CSV imports of members: upload, then poll the job. The same engine as the import page."""
+
+    model = ImportJob
+    serializer_class = shapes.ImportJobOutput
+    roles = {"SAFE": Role.STAFF, "UNSAFE": Role.STAFF}  # the file holds members' details
+    lookup_value_regex = "[0-9]+"
+    parser_classes = [MultiPartParser, FormParser]  # a file upload
+
+    def church_queryset(self):
+        return ImportJob.objects.defer("content")  # the file's text can be megabytes; polls don't need it
+
+    @extend_schema(
+        summary="Upload a CSV of members and start importing it (staff)",
+        description="Answers 202 with the job at once; poll GET members/import/{id} until status is done or "
+        "failed. Members are matched by phone: existing ones are updated, new ones created subscribed with the "
+        "consent statement; opted-out members stay opted out. Rejected rows are listed in report_url.",
+        request={"multipart/form-data": shapes.ImportInput},
+        responses={202: shapes.ImportJobOutput, **_error_responses(400, 403)},
+    )
+    def create(self, request):
+        data = _validated(shapes.ImportInput, request.data)
+        extras = {}
+        for key, model, message in (("group_id", Group, "Unknown group."), ("branch_id", Branch, "Unknown branch.")):
+            if key in data:
+                extras[key[:-3]] = selectors.directory_object(church=self.church, model=model, pk=data[key])
+                if extras[key[:-3]] is None:
+                    raise serializers.ValidationError({key: [message]})
+        upload = data["file"]
+        imports.check_upload_size(upload.size)  # before reading a byte of it
+        # Upload and start together: a refused mapping or consent leaves no half-made job behind.
+        with transaction.atomic():
+            job = imports.member_import_upload(
+                church=self.church, acting_user=_acting_user(request), file_name=upload.name, data=upload.read()
+            )
+            job = imports.member_import_start(
+                church=self.church,
+                job=job,
+                acting_user=_acting_user(request),
+                mapping=data.get("mapping", job.mapping),
+                consent_text=data["consent"],
+                **extras,
+            )
+        return Response(shapes.ImportJobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="The rejected rows of an import as CSV, with row numbers and reasons",
+        responses={(200, "text/csv"): OpenApiTypes.STR, **_error_responses(403, 404)},
+    )
+    @action(detail=True, methods=["get"])
+    def report(self, request, pk=None):
+        job = self.get_object()
+        writer = csv.writer(_Echo())
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in imports.member_import_report_rows(job=job)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected-rows.csv"'
+        return response

@@ -138,3 +138,8 @@ def directory_ids_in_church(*, church: Church, model: type[Branch | Group | Memb
     if not wanted:
         return set()
     return set(model.objects.filter(church=church, pk__in=wanted).values_list("pk", flat=True))
+
+
+def directory_object(*, church: Church, model: type[Branch | Group], pk: int) -> Branch | Group | None:
+    """This church's branch or group with this id, or None (another church's id is None too)."""
+    return model.objects.filter(church=church, pk=pk).first()

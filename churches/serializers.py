@@ -255,3 +255,51 @@ class ConsentInput(serializers.Serializer):
 class ConsentRecordedOutput(serializers.Serializer):
     event = ConsentOutput()
     sms_status = serializers.ChoiceField(choices=SmsStatus.choices)
+
+
+# --- CSV import -----------------------------------------------------------------------------------
+
+
+class ImportInput(serializers.Serializer):
+    file = serializers.FileField(help_text="A CSV file (UTF-8) with a header row.")
+    consent = serializers.CharField(
+        max_length=2000, help_text="How these people agreed to receive texts, e.g. “Connect card sign-up”."
+    )
+    mapping = serializers.JSONField(
+        required=False,
+        help_text='Member field → column index from 0, e.g. {"phone": 2, "first_name": 0}. Fields: phone, '
+        "first_name, last_name, full_name, email, groups, branch. Omitted: guessed from the header names.",
+    )
+    group_id = serializers.IntegerField(required=False, min_value=1, help_text="Add every imported member to it.")
+    branch_id = serializers.IntegerField(required=False, min_value=1, help_text="Members without a branch column.")
+
+    def validate_mapping(self, value):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and type(v) is int for k, v in value.items()):
+            raise serializers.ValidationError('Give an object of field → column index, e.g. {"phone": 2}.')
+        return value
+
+
+class ImportJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["pending", "queued", "running", "done", "failed"])
+    file_name = serializers.CharField()
+    mapping = serializers.DictField(child=serializers.IntegerField())
+    group_id = serializers.IntegerField(allow_null=True)
+    branch_id = serializers.IntegerField(allow_null=True)
+    total_rows = serializers.IntegerField()
+    processed_rows = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    created = serializers.IntegerField(source="created_count")
+    updated = serializers.IntegerField(source="updated_count")
+    unchanged = serializers.IntegerField(source="unchanged_count")
+    rejected = serializers.IntegerField(source="rejected_count")
+    error = serializers.CharField(source="error_message")
+    report_url = serializers.SerializerMethodField(help_text="CSV of the rejected rows with reasons, once any.")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_report_url(self, job) -> str | None:
+        if not job.rejected_count:
+            return None
+        return self.context["request"].build_absolute_uri(f"/api/v1/members/import/{job.pk}/report")
