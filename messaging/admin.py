@@ -1,0 +1,263 @@
+"""Support's view of messaging: sender numbers (assigned to churches here), broadcasts (read-only, with
+cancel and resend-to-failed actions that go through the services and are audited), recipients and
+provider events (read-only; phones are never listed)."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from churches.phones import InvalidPhone, parse_phone
+from churches.services import audit_record
+from koinonia.exceptions import BusinessRuleError
+from messaging import services
+from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
+
+PROVIDER_TEST_PREFIX = "+1555"  # provider test numbers aren't valid for libphonenumber (as in sender_number_add)
+
+
+class SenderNumberForm(forms.ModelForm):
+    class Meta:
+        model = SenderNumber
+        fields = [
+            "church",
+            "phone_number",
+            "provider",
+            "status",
+            "status_detail",
+            "is_default",
+            "provider_number_id",
+            "messaging_profile_id",
+            "campaign_id",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        church, raw = data.get("church"), (data.get("phone_number") or "").strip()
+        if church is not None and raw:
+            try:
+                data["phone_number"] = parse_phone(raw, default_region=church.default_region).e164
+            except InvalidPhone as exc:
+                if not raw.startswith(PROVIDER_TEST_PREFIX):
+                    self.add_error("phone_number", str(exc))
+        return data  # the model's uniqueness check then runs on the normalized number
+
+
+@admin.register(SenderNumber)
+class SenderNumberAdmin(admin.ModelAdmin):
+    form = SenderNumberForm
+    list_display = ["phone_number", "church", "provider", "status", "is_default", "campaign_id", "last_verified_at"]
+    list_filter = ["status", "provider", "is_default"]
+    search_fields = ["phone_number", "church__name", "church__slug"]
+    list_select_related = ["church"]
+    autocomplete_fields = ["church"]
+    readonly_fields = ["last_verified_at", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            audit_record(
+                church=obj.church,
+                actor=request.user,
+                action="support.sender_number.changed",
+                target=obj,
+                data={"fields": form.changed_data},
+            )
+            return
+        # New numbers go through the service (normalization, ownership, audit).
+        fields = {name: value for name, value in form.cleaned_data.items() if name not in ("church", "phone_number")}
+        number = services.sender_number_add(
+            church=form.cleaned_data["church"],
+            phone_number=form.cleaned_data["phone_number"],
+            acting_user=request.user,
+            **fields,
+        )
+        obj.pk, obj.created_at = number.pk, number.created_at
+        obj._state.adding = False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "church",
+        "status",
+        "short_body",
+        "recipient_count",
+        "delivered_count",
+        "failed_count",
+        "skipped_count",
+        "created_at",
+    ]
+    list_filter = ["status", "encoding"]
+    search_fields = ["=id", "church__name", "church__slug"]
+    list_select_related = ["church"]
+    show_full_result_count = False
+    actions = ["cancel_messages", "resend_to_failed"]
+    fields = [
+        "church",
+        "status",
+        "status_detail",
+        "recipients_link",
+        "body",
+        "media_urls",
+        "audience",
+        "encoding",
+        "segments",
+        "author",
+        "api_key",
+        "sender",
+        "resend_of",
+        "idempotency_key",
+        "scheduled_at",
+        "expires_at",
+        "recipient_count",
+        "queued_count",
+        "sent_count",
+        "delivered_count",
+        "failed_count",
+        "skipped_count",
+        "segments_sent",
+        "created_at",
+        "prepared_at",
+        "last_dispatched_at",
+        "completed_at",
+        "canceled_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # broadcasts are sent by churches (pages or API), never typed in here
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Body")
+    def short_body(self, obj):
+        return obj.body[:60] + ("…" if len(obj.body) > 60 else "")
+
+    @admin.display(description="Recipients")
+    def recipients_link(self, obj):
+        url = reverse("admin:messaging_recipient_changelist") + f"?message__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} recipients</a>', url, obj.recipient_count)
+
+    @admin.action(description="Cancel the selected messages", permissions=["change"])
+    def cancel_messages(self, request, queryset):
+        self._each(request, queryset, self._cancel, done="Canceled")
+
+    @admin.action(description="Resend the selected messages to their failed recipients", permissions=["change"])
+    def resend_to_failed(self, request, queryset):
+        self._each(request, queryset, self._resend, done="Resent")
+
+    def _cancel(self, request, message):
+        canceled = services.message_cancel(church=message.church, message_id=message.pk, acting_user=request.user)
+        return {"skipped": canceled.skipped_count}
+
+    def _resend(self, request, message):
+        resent = services.message_resend_failed(church=message.church, message_id=message.pk, author=request.user)
+        return {"resend_message_id": resent.pk, "recipients": resent.recipient_count}
+
+    def _each(self, request, queryset, operation, *, done: str):
+        succeeded, refused = [], []
+        for message in queryset.select_related("church"):
+            try:
+                result = operation(request, message)
+            except BusinessRuleError as exc:
+                refused.append(f"{message.pk}: {exc.message}")
+                continue
+            audit_record(
+                church=message.church,
+                actor=request.user,
+                action=f"support.message.{operation.__name__.strip('_')}",
+                target=message,
+                data={"via": "admin", **result},
+            )
+            succeeded.append(str(message.pk))
+        if succeeded:
+            self.message_user(request, f"{done} message(s) {', '.join(succeeded)}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not changed — " + "; ".join(refused), messages.WARNING)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    show_full_result_count = False  # these tables are large: no second COUNT(*) per page
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Recipient)
+class RecipientAdmin(ReadOnlyAdmin):
+    list_display = ["id", "message_link", "church", "status", "error_code", "attempts", "sent_at", "delivered_at"]
+    list_filter = ["status"]
+    # Exact matches only: each is served by an index (provider id) or the primary key.
+    search_fields = ["=provider_message_id", "=message__id"]
+    search_help_text = "Exact provider message id, or a message id."
+    list_select_related = ["church"]
+    raw_id_fields = ["message", "member"]
+    fields = [
+        "church",
+        "message",
+        "member",
+        "masked_phone",
+        "status",
+        "provider_message_id",
+        "segments",
+        "error_code",
+        "error_reason",
+        "attempts",
+        "send_after",
+        "claimed_until",
+        "queued_at",
+        "sent_at",
+        "delivered_at",
+        "failed_at",
+        "last_event_at",
+    ]
+    readonly_fields = ["masked_phone"]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup in ("message__id__exact", "message__id") or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="Message", ordering="message_id")
+    def message_link(self, obj):
+        url = reverse("admin:messaging_message_change", args=[obj.message_id])
+        return format_html('<a href="{}">{}</a>', url, obj.message_id)
+
+    @admin.display(description="Phone")
+    def masked_phone(self, obj):
+        phone = obj.phone or ""
+        return f"•••{phone[-4:]}" if len(phone) > 4 else "—"
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "provider", "event_type", "event_id", "outcome", "provider_message_id"]
+    list_filter = ["outcome", "provider"]
+    search_fields = ["=event_id", "=provider_message_id"]
+    search_help_text = "Exact event id or provider message id."
+    fields = [
+        "provider",
+        "event_id",
+        "event_type",
+        "provider_message_id",
+        "occurred_at",
+        "received_at",
+        "processed_at",
+        "outcome",
+        "detail",
+        "payload_pretty",
+    ]
+    readonly_fields = ["payload_pretty"]
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True, default=str))
