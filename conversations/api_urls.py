@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from conversations import api
+from koinonia.api.routers import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+router.register("conversations", api.ConversationViewSet, basename="conversation")
+router.register("consent-reviews", api.ConsentReviewViewSet, basename="consent-review")
+
+urlpatterns = router.urls

@@ -1,0 +1,408 @@
+"""An inbound text, from webhook to thread (design.md §4 "Inbound").
+
+Stored once (ProviderEvent, unique per provider event id) in the same transaction as everything it
+causes, so a duplicate delivery changes nothing and a crash leaves nothing half-done (the provider
+retries). The church is the one owning the receiving number; the member is found by the phone's blind
+index. Consent comes first: opt-out, opt-in and HELP are applied to the ledger before the text joins
+the thread; then group keywords, then the church's automatic replies. Slow work (downloading pictures,
+emailing staff, sending replies) runs in tasks after commit, so the webhook answers fast.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from churches.crypto import phone_hash
+from churches.models import Church, ConsentEvent, Group, Member, SmsStatus
+from churches.phones import InvalidPhone, parse_phone
+from churches.services import consent_record, group_members_add, member_create
+from conversations.consent_classifier import Classification, Intent, classify, normalize
+from conversations.inbound import InboundText
+from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
+from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
+from koinonia.exceptions import BusinessRuleError
+from messaging.models import ProviderEvent, SenderNumber
+
+logger = logging.getLogger(__name__)
+
+Kind = ConversationMessage.Kind
+PROVIDER_AUTOREPLY_INTENT = {"STOP": Intent.OPT_OUT, "START": Intent.OPT_IN, "HELP": Intent.HELP}
+PROVIDER_LABEL = {"telnyx": "Telnyx", "twilio": "Twilio"}
+AFTER_HOURS_REPEAT_HOURS = 12  # one after-hours reply per conversation per half day
+JOIN_WORDS = {"join", "add", "subscribe"}
+
+
+def inbox_settings_get(*, church: Church) -> InboxSettings:
+    settings_row, _ = InboxSettings.objects.get_or_create(church=church)
+    return settings_row
+
+
+def _e164(raw: str, church: Church) -> str:
+    try:
+        return parse_phone(raw, default_region=church.default_region).e164
+    except InvalidPhone:
+        return raw  # short codes, alphanumeric senders: kept as given
+
+
+@dataclass
+class _Sender:
+    """Who texted: a member, or a visitor thread's number."""
+
+    e164: str
+    hashed: str
+    member: Member | None
+    created: bool = False
+
+
+def inbound_receive(*, inbound: InboundText) -> str:
+    """Entry point for both providers' webhooks. Returns what happened, for the logs and tests."""
+    sender = SenderNumber.objects.select_related("church").filter(phone_number=inbound.to_number).first()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = ProviderEvent.objects.create(
+                    provider=inbound.provider,
+                    event_id=inbound.event_id[:128],
+                    event_type="message.received",
+                    provider_message_id=inbound.message_id[:64],
+                    occurred_at=inbound.occurred_at,
+                    payload=inbound.payload,
+                    # Never left pending: the sweeper replays pending events as delivery statuses.
+                    outcome=ProviderEvent.Outcome.APPLIED if sender else ProviderEvent.Outcome.UNMATCHED,
+                    processed_at=timezone.now(),
+                )
+        except IntegrityError:
+            return "duplicate"
+        if sender is None:
+            logger.warning("inbound text to a number no church owns", extra={"provider": inbound.provider})
+            return "unmatched"
+        outcome = _process(inbound=inbound, church=sender.church, number=sender)
+        ProviderEvent.objects.filter(pk=event.pk).update(detail=outcome[:200])
+    return outcome
+
+
+def _find_sender(church: Church, inbound: InboundText) -> _Sender:
+    e164 = _e164(inbound.from_number, church)
+    hashed = phone_hash(e164)
+    member = Member.objects.filter(church=church, phone_hash=hashed).first()
+    return _Sender(e164=e164, hashed=hashed, member=member)
+
+
+def _promote_to_member(church: Church, who: _Sender) -> bool:
+    """Make an unknown sender a member (no consent yet). False when the directory refuses (an
+    unreadable number, the plan's member limit): the text then stays in a visitor thread."""
+    try:
+        with transaction.atomic():
+            who.member = member_create(church=church, acting_user=None, phone=who.e164)
+    except BusinessRuleError as exc:
+        logger.info("unknown sender kept as a visitor", extra={"why": exc.message})
+        return False
+    who.created = True
+    return True
+
+
+def _conversation_for(church: Church, who: _Sender, number: SenderNumber) -> Conversation:
+    """The sender's thread, created on first contact; a visitor's thread follows them when they become
+    a member."""
+    visitor = (
+        Conversation.objects.select_for_update()
+        .filter(church=church, member__isnull=True, visitor_phone_hash=who.hashed)
+        .first()
+    )
+    if who.member is not None:
+        existing = Conversation.objects.select_for_update().filter(church=church, member=who.member).first()
+        if existing is None and visitor is not None:
+            visitor.member = who.member
+            visitor.visitor_phone = None
+            visitor.visitor_phone_hash = ""
+            visitor.save(update_fields=["member", "visitor_phone", "visitor_phone_hash"])
+            existing = visitor
+        lookup = {"member": who.member}
+    else:
+        existing = visitor
+        lookup = {"member": None, "visitor_phone_hash": who.hashed}
+    if existing is None:
+        try:
+            with transaction.atomic():
+                existing = Conversation.objects.create(
+                    church=church,
+                    sender=number,
+                    visitor_phone=None if who.member else who.e164,
+                    **lookup,
+                )
+        except IntegrityError:  # the same person's other text, at the same moment
+            existing = Conversation.objects.select_for_update().get(church=church, **lookup)
+    existing.member = who.member
+    existing.church = church
+    return existing
+
+
+def _group_for_keyword(church: Church, text: str) -> Group | None:
+    words = normalize(text).split()
+    if len(words) == 2 and words[0] in JOIN_WORDS:
+        words = words[1:]
+    if len(words) != 1 or not words[0].isalnum():
+        return None
+    return Group.objects.filter(church=church, keyword__iexact=words[0]).first()
+
+
+def _decide(inbound: InboundText, who: _Sender, conversation_opted_out: bool) -> Classification:
+    opted_out = who.member.sms_status == SmsStatus.UNSUBSCRIBED if who.member else conversation_opted_out
+    verdict = classify(inbound.text, opted_out=opted_out)
+    provider_intent = PROVIDER_AUTOREPLY_INTENT.get(inbound.provider_autoreply)
+    if provider_intent is not None and verdict.intent != provider_intent:
+        # The provider's engine matched a keyword and already acts on it (blocks or unblocks the number).
+        return Classification(provider_intent, exact_keyword=True, reason=f"{inbound.provider} keyword")
+    return verdict
+
+
+def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> str:
+    settings_row = inbox_settings_get(church=church)
+    who = _find_sender(church, inbound)
+    visitor_thread = (
+        Conversation.objects.filter(church=church, member__isnull=True, visitor_phone_hash=who.hashed)
+        .values_list("visitor_opted_out", flat=True)
+        .first()
+    )
+    verdict = _decide(inbound, who, bool(visitor_thread))
+    group = _group_for_keyword(church, inbound.text) if verdict.intent == Intent.NONE else None
+
+    if who.member is None:
+        wants_member = (
+            verdict.intent in (Intent.OPT_OUT, Intent.OPT_IN)
+            or group is not None
+            or settings_row.unknown_sender == InboxSettings.UnknownSender.CREATE_MEMBER
+        )
+        if wants_member:
+            _promote_to_member(church, who)
+    conversation = _conversation_for(church, who, number)
+
+    message = ConversationMessage.objects.create(
+        church=church,
+        conversation=conversation,
+        direction=ConversationMessage.Direction.INBOUND,
+        body=inbound.text,
+        media=[
+            {"content_type": ct, "source_url": url, "path": "", "size": 0, "error": ""} for url, ct in inbound.media
+        ],
+        consent_intent=verdict.intent.value,
+        provider=inbound.provider,
+        provider_message_id=inbound.message_id[:64],
+        status=ConversationMessage.Status.RECEIVED,
+    )
+    touch_conversation(conversation, message, unread=True)
+    if conversation.status != Conversation.Status.OPEN or conversation.sender_id != number.pk:
+        Conversation.objects.filter(pk=conversation.pk).update(status=Conversation.Status.OPEN, sender=number)
+        conversation.sender = number
+
+    outcome = _apply(
+        inbound=inbound,
+        verdict=verdict,
+        group=group,
+        who=who,
+        conversation=conversation,
+        message=message,
+        settings_row=settings_row,
+    )
+
+    message_id = message.pk
+    if message.media:
+        from conversations.tasks import fetch_inbound_media
+
+        transaction.on_commit(lambda: fetch_inbound_media.delay(message_id))
+    if verdict.intent in (Intent.NONE, Intent.REVIEW) and group is None:
+        from conversations.tasks import notify_staff_of_inbound
+
+        transaction.on_commit(lambda: notify_staff_of_inbound.delay(message_id))
+    return outcome
+
+
+def _apply(*, inbound, verdict, group, who, conversation, message, settings_row) -> str:
+    church = conversation.church
+    dedupe = f"{inbound.provider}:{inbound.message_id}"
+    if verdict.intent == Intent.OPT_OUT:
+        return _opt_out(inbound=inbound, verdict=verdict, who=who, conversation=conversation, dedupe=dedupe)
+    if verdict.intent == Intent.OPT_IN:
+        return _opt_in(inbound=inbound, who=who, conversation=conversation, dedupe=dedupe)
+    if verdict.intent == Intent.HELP:
+        if who.member is not None:
+            consent_record(
+                church=church,
+                member=who.member,
+                kind=ConsentEvent.Kind.HELP,
+                source=ConsentEvent.Source.KEYWORD,
+                raw_text=inbound.text,
+            )
+        if inbound.provider_autoreply == "HELP":
+            return "help (provider answered)"
+        queue_text(conversation=conversation, kind=Kind.HELP, body=help_text(church), dedupe_key=f"help:{dedupe}")
+        return "help"
+    if verdict.intent == Intent.REVIEW:
+        ConsentReview.objects.create(
+            church=church,
+            conversation=conversation,
+            message=message,
+            member=who.member,
+            raw_text=inbound.text,
+            reason=verdict.reason[:200],
+        )
+        return "review"
+    if group is not None and who.member is not None:
+        return _keyword_join(inbound=inbound, group=group, who=who, conversation=conversation, dedupe=dedupe)
+    return _conversation_text(who=who, conversation=conversation, settings_row=settings_row)
+
+
+def opt_out_confirmation(church: Church) -> str:
+    return f"{church.name}: you're unsubscribed and won't get more texts from us. Reply START to resubscribe."
+
+
+def help_text(church: Church) -> str:
+    if church.help_text.strip():
+        return church.help_text.strip()
+    contact = " or ".join(c for c in (church.contact_phone, church.contact_email) if c)
+    reach = f" Reach us at {contact}." if contact else ""
+    return f"{church.name}: texts from your church.{reach} Reply STOP to opt out."
+
+
+def _opt_out(*, inbound, verdict, who, conversation, dedupe) -> str:
+    church = conversation.church
+    if who.member is not None:
+        newly = who.member.sms_status != SmsStatus.UNSUBSCRIBED
+        if verdict.exact_keyword:
+            source = ConsentEvent.Source.KEYWORD
+        else:
+            source = ConsentEvent.Source.REASONABLE_MANNER
+        consent_record(
+            church=church, member=who.member, kind=ConsentEvent.Kind.OPT_OUT, source=source, raw_text=inbound.text
+        )
+    else:  # the directory refused the member: the visitor thread remembers
+        newly = not conversation.visitor_opted_out
+        Conversation.objects.filter(pk=conversation.pk).update(visitor_opted_out=True)
+        conversation.visitor_opted_out = True
+    if not newly:
+        return "opt-out (already opted out)"
+    return send_opt_out_confirmation(
+        conversation=conversation,
+        member=who.member,
+        provider=inbound.provider,
+        provider_autoreply=inbound.provider_autoreply,
+        dedupe_key=f"confirm:{dedupe}",
+    )
+
+
+def send_opt_out_confirmation(*, conversation, member, provider: str, provider_autoreply: str, dedupe_key: str) -> str:
+    """Exactly one confirmation per opt-out: ours, or the provider's when its engine already sent one
+    (providers.md §5: no own confirmation then), recorded in the ledger either way."""
+    if provider_autoreply == "STOP":
+        if member is not None:
+            consent_record(
+                church=conversation.church,
+                member=member,
+                kind=ConsentEvent.Kind.CONFIRMATION_SENT,
+                source=ConsentEvent.Source.PROVIDER_REPORT,
+                raw_text=f"{PROVIDER_LABEL.get(provider, provider)} sent its own opt-out confirmation; we sent none.",
+            )
+        return "opt-out (provider confirmed)"
+    queue_text(
+        conversation=conversation,
+        kind=Kind.CONFIRMATION,
+        body=opt_out_confirmation(conversation.church),
+        dedupe_key=dedupe_key,
+    )
+    return "opt-out"
+
+
+def _first_opt_in(member: Member) -> bool:
+    return not ConsentEvent.objects.filter(
+        church_id=member.church_id, member=member, kind=ConsentEvent.Kind.OPT_IN
+    ).exists()
+
+
+def _opt_in(*, inbound, who, conversation, dedupe) -> str:
+    church = conversation.church
+    if who.member is None:
+        return "opt-in (no member record)"
+    was_subscribed = who.member.sms_status == SmsStatus.SUBSCRIBED
+    first = _first_opt_in(who.member)
+    consent_record(
+        church=church,
+        member=who.member,
+        kind=ConsentEvent.Kind.OPT_IN,
+        source=ConsentEvent.Source.KEYWORD,
+        raw_text=inbound.text,
+    )
+    if was_subscribed:
+        return "opt-in (already subscribed)"
+    if inbound.provider_autoreply == "START":
+        return "opt-in (provider confirmed)"
+    settings_row = inbox_settings_get(church=church)
+    if first and settings_row.welcome_new_members and church.welcome_text.strip():
+        body, kind = church.welcome_text, Kind.WELCOME
+    else:
+        body, kind = (
+            f"{church.name}: you're subscribed to our texts again. Reply STOP to opt out, HELP for help.",
+            Kind.OPT_IN,
+        )
+    # The member asked for this answer: it is part of the opt-in, not a billed conversation reply.
+    queue_text(conversation=conversation, kind=kind, body=body, dedupe_key=f"optin:{dedupe}")
+    return "opt-in"
+
+
+def _keyword_join(*, inbound, group, who, conversation, dedupe) -> str:
+    church = conversation.church
+    group_members_add(church=church, group=group, member_ids=[who.member.pk])
+    consent_record(
+        church=church,
+        member=who.member,
+        kind=ConsentEvent.Kind.OPT_IN,
+        source=ConsentEvent.Source.KEYWORD,
+        raw_text=f"{inbound.text} (joined {group.name})",
+    )
+    welcome = group.welcome_text.strip() or f"Welcome to {group.name} at {church.name}! Reply STOP to opt out."
+    queue_auto_reply(conversation=conversation, kind=Kind.KEYWORD, body=welcome, dedupe_key=f"keyword:{dedupe}")
+    return f"keyword {group.keyword}"
+
+
+def within_office_hours(settings_row: InboxSettings, church: Church, now=None) -> bool:
+    local = (now or timezone.now()).astimezone(church.tzinfo)
+    if str(local.weekday()) not in settings_row.office_days:
+        return False
+    return settings_row.office_opens <= local.time().replace(tzinfo=None) < settings_row.office_closes
+
+
+def _conversation_text(*, who, conversation, settings_row) -> str:
+    church = conversation.church
+    opted_out = who.member.sms_status == SmsStatus.UNSUBSCRIBED if who.member else conversation.visitor_opted_out
+    if opted_out:
+        # An ordinary reply never re-subscribes anyone, and an opted-out member gets no automatic texts.
+        return "text (opted out)"
+    if who.created and settings_row.welcome_new_members and church.welcome_text.strip():
+        queue_auto_reply(
+            conversation=conversation,
+            kind=Kind.WELCOME,
+            body=church.welcome_text,
+            dedupe_key=f"welcome:{conversation.pk}",
+        )
+        return "text (welcomed)"
+    now = timezone.now()
+    if (
+        settings_row.office_hours_enabled
+        and church.after_hours_reply.strip()
+        and not within_office_hours(settings_row, church, now)
+        and (
+            conversation.last_auto_reply_at is None
+            or (now - conversation.last_auto_reply_at).total_seconds() > AFTER_HOURS_REPEAT_HOURS * 3600
+        )
+    ):
+        queued = queue_auto_reply(
+            conversation=conversation,
+            kind=Kind.AFTER_HOURS,
+            body=church.after_hours_reply,
+            dedupe_key=f"afterhours:{conversation.pk}:{now:%Y%m%d%H}",
+        )
+        if queued is not None:
+            Conversation.objects.filter(pk=conversation.pk).update(last_auto_reply_at=now)
+            return "text (after-hours reply)"
+    return "text"

@@ -1,0 +1,27 @@
+"""Thin, idempotent Celery tasks over the conversation services. Ids in, never model instances."""
+
+from celery import shared_task
+
+from conversations.services.media import inbound_media_fetch
+from conversations.services.notifications import inbound_notify
+from conversations.services.outbound import message_deliver
+
+MEDIA_RETRIES = 3
+
+
+@shared_task(acks_late=True)
+def send_conversation_message(message_id: int, attempt: int = 1) -> None:
+    retry_in = message_deliver(message_id=message_id, attempt=attempt)
+    if retry_in is not None:
+        send_conversation_message.apply_async(args=[message_id, attempt + 1], countdown=retry_in)
+
+
+@shared_task(acks_late=True)
+def fetch_inbound_media(message_id: int, attempt: int = 1) -> None:
+    if inbound_media_fetch(message_id=message_id) and attempt < MEDIA_RETRIES:
+        fetch_inbound_media.apply_async(args=[message_id, attempt + 1], countdown=30 * attempt)
+
+
+@shared_task
+def notify_staff_of_inbound(message_id: int) -> None:
+    inbound_notify(message_id=message_id)
