@@ -152,14 +152,15 @@ class ComposeView(MessagingPage):
         searched = "find_members" in posted and bool(query)
         found = selectors.member_picker_search(church=church, q=query) if searched else []
         body = posted.get("body", form.initial.get("body", ""))
-        audience = _posted_audience(posted) if posted else None
+        audience = _posted_audience(posted) if posted else {"all": True}  # the form's default audience
         context = {
             "form": form,
             "picked_members": selectors.member_names(church=church, member_ids=picked_ids),
             "found_members": [m for m in found if m["id"] not in picked_ids],
             "searched": searched,
             "templates": selectors.template_list(church=church).select_related(None),
-            "preview": selectors.message_preview(church=church, body=body, audience=audience) if body else None,
+            "preview": selectors.message_preview(church=church, body=body, audience=audience),
+            "show_problems": bool(body) or form.is_bound,
             "confirm_threshold": selectors.confirm_threshold(church=church),
             "church": church,
         }

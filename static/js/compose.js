@@ -69,11 +69,14 @@
     fixButton.hidden = data.replaceable_chars.length === 0;
     const problems = preview.querySelector('[data-preview="problems"]');
     problems.replaceChildren(
-      ...Object.values(data.problems).map((text) => {
-        const li = document.createElement("li");
-        li.textContent = text;
-        return li;
-      }),
+      // Nothing typed yet is not a problem worth shouting about.
+      ...Object.entries(data.problems)
+        .filter(([field]) => field !== "body" || body.value.trim())
+        .map(([, text]) => {
+          const li = document.createElement("li");
+          li.textContent = text;
+          return li;
+        }),
     );
   }
 
@@ -234,5 +237,5 @@
   form.querySelectorAll("input[name=when]").forEach((radio) => radio.addEventListener("change", syncWhen));
   syncWhen();
 
-  if (body.value) refreshPreview();
+  refreshPreview();
 })();

@@ -102,6 +102,10 @@ def test_compose_page_for_staff_only_with_a_template_to_start_from(world, other_
     assert "Hi {first_name}!</textarea>" in page and 'data-preview-url="/api/v1/messages/preview"' in page
     assert 'name="idempotency_key"' in page and "America/Chicago" in page
     assert world.page_client(Role.STAFF).get(f"/messages/new?template={theirs.pk}").status_code == 404
+    MemberFactory.create_batch(2, church=world.church)
+    fresh = world.page_client(Role.STAFF).get("/messages/new")
+    assert fresh.context["preview"].recipients == 2  # everyone, the form's default
+    assert "Write a message" not in fresh.content.decode()  # nothing typed yet is not an error
 
 
 def test_send_now_to_a_group_with_merge_fields_skips_opted_out(
