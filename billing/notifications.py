@@ -26,7 +26,8 @@ def owner_emails(*, church: Church) -> list[str]:
     return emails
 
 
-def billing_email_send(*, church_id: int, kind: str) -> int:
+def billing_email_send(*, church_id: int, kind: str, used: int | None = None) -> int:
+    """``used``: the segments counted when the threshold was crossed (the email may go out a bit later)."""
     church = Church.objects.filter(pk=church_id).first()
     if church is None or kind not in SUBJECTS:
         return 0
@@ -36,9 +37,11 @@ def billing_email_send(*, church_id: int, kind: str) -> int:
     recipients = owner_emails(church=church)
     if not recipients:
         return 0
+    summary = selectors.usage_summary(church=church, sub=sub)
     context = {
         "church": church,
-        "summary": selectors.usage_summary(church=church, sub=sub),
+        "summary": summary,
+        "used": summary["used"] if used is None else used,
         "period_end": rules.day(rules.current_period(sub).end, church),
         "billing_url": f"{settings.PUBLIC_BASE_URL}{reverse('billing_home')}",
         "overage_price": rules.money(sub.plan.overage_cents_per_1000 or 0),

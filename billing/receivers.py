@@ -8,6 +8,9 @@ def start_trial(sender, church, **kwargs) -> None:
 
 
 def record_segments_sent(sender=None, *, church_id, segments, branch_id=None, occurred_at=None, **kwargs) -> None:
+    if segments < 0:  # a correction: segments counted earlier failed before reaching the carrier
+        usage.usage_release(church_id=church_id, segments=-segments, branch_id=branch_id, occurred_at=occurred_at)
+        return
     usage.usage_record(church_id=church_id, segments=segments, branch_id=branch_id, occurred_at=occurred_at)
 
 

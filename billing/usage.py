@@ -94,7 +94,9 @@ def _warn_once(*, usage: UsagePeriod, allowance: int) -> None:
             claimed = UsagePeriod.objects.filter(pk=usage.pk, **{field: None}).update(**{field: timezone.now()})
             if claimed:
                 transaction.on_commit(
-                    lambda c=usage.church_id, p=percent: tasks.send_billing_email.delay(c, f"usage_{p}")
+                    lambda c=usage.church_id, p=percent, u=usage.segments_used: tasks.send_billing_email.delay(
+                        c, f"usage_{p}", u
+                    )
                 )
             return  # crossing 100% at once doesn't also send the 80% email
 

@@ -214,6 +214,10 @@ class FakeStripe:
         with self._lock:
             self.failures.extend(Failure(status, path_prefix, after_processing) for _ in range(count))
 
+    def reset_failures(self) -> None:
+        with self._lock:
+            self.failures = []
+
     def requests_to(self, method: str, path: str) -> list[dict]:
         return [params for m, p, params in self.state.requests if m == method and p == path]
 
