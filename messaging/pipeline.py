@@ -201,6 +201,8 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
     }
     done_buffer: list[Outcome] = []
     halt_reason = ""
+    renew_every = _setting("SEND_LEASE_SECONDS", 300) / 3
+    renewed_at = time.monotonic()
     while pending:
         done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
         done_buffer.extend(future.result() for future in done)
@@ -209,8 +211,23 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
             record_outcomes(message=message, lease=batch.lease, outcomes=done_buffer)
             done_buffer = []
             _forward_console_deliveries()
+        if pending and time.monotonic() - renewed_at > renew_every:
+            # A slow provider or a throttled account must not let the lease run out under a live worker:
+            # the sweeper would hand the rows to another worker and they would be sent twice.
+            renew_lease(batch)
+            renewed_at = time.monotonic()
     if halt_reason:
         halt_message(message_id=message.pk, reason=halt_reason)
+
+
+def renew_lease(batch: Batch) -> None:
+    new_lease = timezone.now() + timedelta(
+        seconds=_setting("SEND_LEASE_SECONDS", 300), microseconds=random.randint(0, 999_999)
+    )
+    Recipient.objects.filter(
+        message_id=batch.message.pk, claimed_until=batch.lease, status=Recipient.Status.SENDING
+    ).update(claimed_until=new_lease)
+    batch.lease = new_lease
 
 
 def halt_message(*, message_id: int, reason: str) -> None:

@@ -7,7 +7,7 @@ from tests.fakes.telnyx import FakeTelnyx
 from tests.fakes.twilio import FakeTwilio
 
 # Short enough to keep timeout tests fast, long enough for a loaded CI machine on loopback.
-TEST_HTTP_TIMEOUT = (1.0, 0.5)
+TEST_HTTP_TIMEOUT = (2.0, 1.5)
 
 
 @pytest.fixture
@@ -23,14 +23,14 @@ def receiver():
 
 @pytest.fixture
 def telnyx(settings, fast_timeouts):
-    with FakeTelnyx(hang_seconds=2) as fake:
+    with FakeTelnyx(hang_seconds=4) as fake:
         fake.point_settings_at(settings)
         yield fake
 
 
 @pytest.fixture
 def twilio(settings, fast_timeouts):
-    with FakeTwilio(hang_seconds=2) as fake:
+    with FakeTwilio(hang_seconds=4) as fake:
         fake.point_settings_at(settings)
         yield fake
 

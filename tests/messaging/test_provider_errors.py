@@ -76,7 +76,7 @@ def test_timeout_is_transient_maybe_sent_and_never_retried_automatically(fake):
     started = time.monotonic()
     with pytest.raises(TransientSendError) as caught:
         send()
-    assert time.monotonic() - started < 1.5  # gave up at the read timeout, not when the fake answered
+    assert time.monotonic() - started < 3.5  # gave up at the read timeout (1.5 s), not when the fake answered (4 s)
     assert caught.value.maybe_sent  # the fake accepted it: a blind retry would double-send
     assert len(fake.requests) == 1 and len(fake.sent_messages) == 1
 
