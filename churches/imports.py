@@ -22,7 +22,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -597,7 +597,8 @@ def _run(job: ImportJob) -> None:
         for attempt in range(3):
             try:
                 with transaction.atomic():
-                    locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+                    _relax_commit_durability()
+                    locked = ImportJob.objects.select_for_update().only("status", "processed_rows").get(pk=job.pk)
                     if locked.status != ImportJob.Status.RUNNING or locked.processed_rows != offset:
                         return  # another worker took over after our lease ran out
                     outcome = _apply_chunk(job, [row for row in prepared if row is not None], limit_detail)
@@ -626,6 +627,16 @@ def _run(job: ImportJob) -> None:
     ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
         status=ImportJob.Status.DONE, finished_at=timezone.now(), total_rows=len(rows)
     )
+
+
+def _relax_commit_durability() -> None:
+    """Don't wait for this chunk's commit to reach disk (PostgreSQL only). Safe here: the chunk's
+    rows and the progress that covers them commit together, so if a crash loses the last few
+    commits the job simply resumes before them and re-applies them idempotently. It saves an fsync
+    per chunk, which on a busy disk is most of the database time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _apply_chunk(job: ImportJob, rows: list[_Row], limit_detail: list[str]) -> _ChunkOutcome:
