@@ -1,9 +1,15 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from koinonia import health
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico whatever the page says.
+    path(
+        "favicon.ico", RedirectView.as_view(url="/" + settings.STATIC_URL.lstrip("/") + "favicon.svg", permanent=True)
+    ),
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health_ready"),
     path("admin/", admin.site.urls),
