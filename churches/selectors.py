@@ -143,3 +143,13 @@ def directory_ids_in_church(*, church: Church, model: type[Branch | Group | Memb
 def directory_object(*, church: Church, model: type[Branch | Group], pk: int) -> Branch | Group | None:
     """This church's branch or group with this id, or None (another church's id is None too)."""
     return model.objects.filter(church=church, pk=pk).first()
+
+
+def member_status_counts(*, church: Church) -> dict[str, int]:
+    """Members by SMS status, in one aggregate (index-only on (church, sms_status, branch))."""
+    from django.db.models import Count
+
+    rows = Member.objects.filter(church=church).values_list("sms_status").annotate(n=Count("id"))
+    counts = dict(rows)
+    counts["total"] = sum(counts.values())
+    return counts

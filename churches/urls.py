@@ -24,7 +24,6 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
         name="password_reset_complete",
     ),
-    path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
     path("no-church/", views.no_church, name="no_church"),
     path("switch-church/", views.switch_church, name="switch_church"),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),

@@ -76,11 +76,6 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-class DashboardView(ChurchPageMixin, View):
-    def get(self, request):
-        return render(request, "churches/dashboard.html", {"church": request.church})
-
-
 @login_required
 def no_church(request):
     if request.church is not None:

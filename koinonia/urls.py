@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from koinonia import health
+from koinonia.dashboard import DashboardView
 
 urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page says.
@@ -15,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("koinonia.api.urls")),
     path("hooks/", include("koinonia.hook_urls")),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("churches.urls")),
     path("messages/", include("messaging.urls")),
     path("inbox/", include("conversations.urls")),

@@ -148,3 +148,17 @@ def message_preview(
         needs_confirmation=bool(cleaned) and needs_confirmation(church=church, audience=cleaned, recipients=recipients),
         problems=problems,
     )
+
+
+def broadcast_stats(*, church: Church, since) -> dict[str, int]:
+    """Totals over the broadcasts created since ``since``, from their live counters (no recipient scan)."""
+    from django.db.models import Count, Sum
+
+    totals = Message.objects.filter(church=church, created_at__gte=since).aggregate(
+        messages=Count("id"),
+        recipients=Sum("recipient_count"),
+        delivered=Sum("delivered_count"),
+        failed=Sum("failed_count"),
+        segments=Sum("segments_sent"),
+    )
+    return {key: value or 0 for key, value in totals.items()}
