@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.run [scenario ...]`` (``make bench``). See bench/README.md."""

@@ -1,0 +1,82 @@
+"""Helpers shared by scenarios: a bench church with an owner and room for many members, timing."""
+
+import statistics
+import time
+
+from django.db import connection
+
+
+def bench_church(slug: str, name: str):
+    """A church (created once) with an owner, on a plan that allows a million members, so the
+    plan-limit check stays in the measured path without refusing the benchmark's rows."""
+    from churches.models import Church, Role, StaffMembership, User
+
+    church, _ = Church.objects.get_or_create(slug=slug, defaults={"name": name, "timezone": "America/Chicago"})
+    owner, created = User.objects.get_or_create(email=f"owner@{slug}.bench", defaults={"name": "Bench Owner"})
+    if created:
+        owner.set_password("bench-password-123")
+        owner.save(update_fields=["password"])
+    StaffMembership.objects.get_or_create(church=church, user=owner, defaults={"role": Role.OWNER})
+    _unlimited_plan(church)
+    return church, owner
+
+
+def _unlimited_plan(church) -> None:
+    try:
+        from billing.models import Plan, Subscription
+    except ImportError:  # billing not installed: no limits to lift
+        return
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    plan, _ = Plan.objects.get_or_create(
+        code="bench",
+        defaults={
+            "name": "Bench",
+            "price_cents": 0,
+            "max_members": 1_000_000,
+            "max_branches": 100,
+            "max_staff_seats": 100,
+            "included_segments": 10_000_000,
+            "is_public": False,
+        },
+    )
+    now = timezone.now()
+    Subscription.objects.update_or_create(
+        church=church,
+        defaults={
+            "plan": plan,
+            "status": "active",
+            "current_period_start": now - timedelta(days=1),
+            "current_period_end": now + timedelta(days=365),
+        },
+    )
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def timed(function, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def ms(samples: list[float]) -> dict:
+    return {
+        "p50_ms": round(statistics.median(samples) * 1000, 2),
+        "p95_ms": round(percentile(samples, 95) * 1000, 2),
+    }
+
+
+def raw_cursor():
+    """The psycopg cursor under Django's connection (for COPY)."""
+    connection.ensure_connection()
+    return connection.connection.cursor()
