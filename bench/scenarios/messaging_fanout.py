@@ -1,0 +1,293 @@
+"""Fan-out: POST /api/v1/messages answers as fast for 100k recipients as for 10; recipients materialize
+near the speed of a bare INSERT … SELECT into the same table.
+
+Part 1 posts through Django's test client with an API key, alternating a 10-member group and the whole
+100,000-member church (distinct Idempotency-Keys). ``prepare_message`` is published to the real Redis
+broker after commit, as from a web process, and never runs here (no worker; the queue is purged).
+
+Part 2 times ``materialize_recipients`` for the 100k audience (best of 3, a fresh message each time, its
+rows deleted between runs) against a bare ``INSERT … SELECT`` of the same columns into the same table
+(best of 3, interleaved), and, for scale, the same bare insert into an index-free copy of the table.
+"""
+
+import json
+import os
+import statistics
+import time
+
+from django.db import connection
+from django.test import Client
+
+from bench import messaging_support as support
+from bench.scenarios._support import ms, percentile
+
+MEMBERS = 100_000
+GROUP_SIZE = 10
+REQUESTS = 40  # per audience (after warm-up)
+WARMUP = 5
+RUNS = 3
+P95_TARGET_MS = 100.0
+RATIO_TARGET = 0.8
+
+COLUMNS = (
+    "church_id, message_id, member_id, phone, status, provider_message_id, error_code, error_reason, attempts, "
+    "queued_at"
+)
+
+
+def _setup():
+    from churches.models import Group, GroupMembership, Member
+    from churches.services import api_key_create
+
+    church, owner = support.open_church("bench-fanout", "Fan-out Bench Church")
+    seeded = support.seed_members(church, MEMBERS)
+    support.sender_for(church, "+15550100001")
+    group, _ = Group.objects.get_or_create(church=church, name="Bench ten")
+    if GroupMembership.objects.filter(group=group).count() != GROUP_SIZE:
+        GroupMembership.objects.filter(group=group).delete()
+        ids = Member.objects.filter(church=church).order_by("id").values_list("id", flat=True)[:GROUP_SIZE]
+        GroupMembership.objects.bulk_create(
+            [GroupMembership(church=church, group=group, member_id=member_id) for member_id in ids]
+        )
+    _, raw_key = api_key_create(church=church, acting_user=owner, name="bench fan-out", role="staff")
+    return church, owner, group, raw_key, seeded
+
+
+def _post_timings(client: Client, audiences: dict[str, dict]) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {name: [] for name in audiences}
+    for i in range(WARMUP + REQUESTS):
+        for name, audience in audiences.items():
+            payload = json.dumps({"body": "Service at 10am. See you there, {first_name}!", "audience": audience})
+            started = time.perf_counter()
+            response = client.post(
+                "/api/v1/messages",
+                payload,
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=support.unique_key("bench-fanout"),
+            )
+            elapsed = time.perf_counter() - started
+            if response.status_code != 201:
+                raise RuntimeError(f"POST /api/v1/messages answered {response.status_code}: {response.content[:300]}")
+            if i >= WARMUP:
+                samples[name].append(elapsed)
+    return samples
+
+
+def _fresh_message(church, sender):
+    from messaging.models import Message
+
+    return Message.objects.create(
+        church=church,
+        sender=sender,
+        body="Bench fan-out",
+        audience={"all": True},
+        status=Message.Status.QUEUED,
+        recipient_count=MEMBERS,
+    )
+
+
+def _clear(table: str, message_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE message_id = %s", [message_id])
+        cursor.execute(f"VACUUM {table}")
+
+
+VARIANTS = {
+    # Same columns and indexes, no foreign keys: what the deferred FK checks cost.
+    "bench_recipient_no_fks": "INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES INCLUDING CONSTRAINTS",
+    # No indexes and no foreign keys: the heap insert alone.
+    "bench_recipient_bare_heap": "INCLUDING DEFAULTS INCLUDING IDENTITY",
+}
+
+
+def _materialize_timings(church, sender) -> dict:
+    from messaging.audience import materialize_recipients
+    from messaging.models import Message
+
+    bare_sql = (
+        f"INSERT INTO {{table}} ({COLUMNS}) "
+        "SELECT m.church_id, %s, m.id, m.phone, 'queued', '', '', '', 0, now() "
+        "FROM churches_member m WHERE m.church_id = %s"
+    )
+    with connection.cursor() as cursor:
+        for table, like in VARIANTS.items():
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} (LIKE messaging_recipient {like})")
+    ours, bare, counts = [], [], []
+    variants: dict[str, list[float]] = {table: [] for table in VARIANTS}
+    try:
+        for _ in range(RUNS):
+            message = _fresh_message(church, sender)
+            started = time.perf_counter()
+            counts.append(materialize_recipients(message=message))
+            ours.append(time.perf_counter() - started)
+            _clear("messaging_recipient", message.pk)
+
+            message_bare = _fresh_message(church, sender)
+            with connection.cursor() as cursor:
+                started = time.perf_counter()
+                cursor.execute(bare_sql.format(table="messaging_recipient"), [message_bare.pk, church.pk])
+                bare.append(time.perf_counter() - started)
+                bare_rows = cursor.rowcount
+            _clear("messaging_recipient", message_bare.pk)
+
+            for table, samples in variants.items():
+                with connection.cursor() as cursor:
+                    started = time.perf_counter()
+                    cursor.execute(bare_sql.format(table=table), [message_bare.pk, church.pk])
+                    samples.append(time.perf_counter() - started)
+                _clear(table, message_bare.pk)
+            Message.objects.filter(pk__in=[message.pk, message_bare.pk]).delete()
+    finally:
+        with connection.cursor() as cursor:
+            for table in VARIANTS:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messaging_recipient' ORDER BY indexname"
+        )
+        indexes = [{"name": name, "definition": definition} for name, definition in cursor.fetchall()]
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'messaging_recipient'::regclass AND contype = 'f' ORDER BY conname"
+        )
+        foreign_keys = [{"name": name, "definition": definition} for name, definition in cursor.fetchall()]
+        cursor.execute("SELECT count(*) FROM messaging_recipient")
+        table_rows = cursor.fetchone()[0]
+    return {
+        "ours_s": [round(s, 4) for s in ours],
+        "bare_s": [round(s, 4) for s in bare],
+        "bare_same_indexes_no_fks_s": [round(s, 4) for s in variants["bench_recipient_no_fks"]],
+        "bare_heap_only_s": [round(s, 4) for s in variants["bench_recipient_bare_heap"]],
+        "recipients_materialized": counts,
+        "bare_rows": bare_rows,
+        "indexes": indexes,
+        "foreign_keys": foreign_keys,
+        "other_rows_in_table": table_rows,
+    }
+
+
+def run() -> dict:
+    from koinonia.celery import app  # noqa: F401 (the app must exist before tasks publish)
+    from messaging.models import Message
+
+    load_at_start = os.getloadavg()
+    church, _owner, group, raw_key, seeded = _setup()
+    support.delete_messages(church)
+    sender = support.sender_for(church, "+15550100001")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    audiences = {"group_10": {"group_ids": [group.pk]}, "all_100k": {"all": True}}
+    try:
+        with support.tasks_to_broker():
+            samples = _post_timings(client, audiences)
+    finally:
+        support.delete_messages(church)  # queued, never prepared; a stray prepare task finds nothing
+        support.purge_queues()
+    leftover = Message.objects.filter(church=church).count()
+    materialize = _materialize_timings(church, sender)
+
+    p95 = {name: percentile(values, 95) * 1000 for name, values in samples.items()}
+    latency_ratio = p95["all_100k"] / p95["group_10"]
+    best_ours, best_bare = min(materialize["ours_s"]), min(materialize["bare_s"])
+    best_no_fks = min(materialize["bare_same_indexes_no_fks_s"])
+    best_heap = min(materialize["bare_heap_only_s"])
+    speed_ratio = best_bare / best_ours
+    targets = {
+        "post_p95_100k_under_100ms": {
+            "value": round(p95["all_100k"], 2),
+            "target": "< 100",
+            "pass": p95["all_100k"] < 100,
+        },
+        "post_p95_10_under_100ms": {
+            "value": round(p95["group_10"], 2),
+            "target": "< 100",
+            "pass": p95["group_10"] < 100,
+        },
+        "post_p95_ratio_100k_over_10": {
+            "value": round(latency_ratio, 3),
+            "target": "≈ 1 (≤ 1.5)",
+            "pass": latency_ratio <= 1.5,
+        },
+        "materialize_speed_vs_bare_insert": {
+            "value": round(speed_ratio, 3),
+            "target": f">= {RATIO_TARGET}",
+            "pass": speed_ratio >= RATIO_TARGET,
+        },
+    }
+    rows = [
+        {
+            "measure": f"POST /api/v1/messages, {name}",
+            "n": len(values),
+            **ms(values),
+            "max_ms": round(max(values) * 1000, 2),
+        }
+        for name, values in samples.items()
+    ]
+    rows += [
+        {
+            "measure": f"materialize 100k: {label}",
+            "n": RUNS,
+            "best_s": round(min(values), 3),
+            "median_s": round(statistics.median(values), 3),
+            "rows_per_s": round(MEMBERS / min(values)),
+        }
+        for label, values in (
+            ("materialize_recipients", materialize["ours_s"]),
+            ("bare INSERT … SELECT", materialize["bare_s"]),
+            ("bare, same indexes, no FKs (copy)", materialize["bare_same_indexes_no_fks_s"]),
+            ("bare, heap only (copy)", materialize["bare_heap_only_s"]),
+        )
+    ]
+    rows += [
+        {"measure": f"target {name}", "value": t["value"], "target": t["target"], "pass": t["pass"]}
+        for name, t in targets.items()
+    ]
+    return {
+        "parameters": {
+            "members": MEMBERS,
+            "group_size": GROUP_SIZE,
+            "requests_per_audience": REQUESTS,
+            "warmup_requests": WARMUP,
+            "materialize_runs": RUNS,
+            "client": "django.test.Client in-process (full middleware + DRF stack, no HTTP server)",
+            "prepare_task": "published to the Redis broker after commit (not run: no worker, queue purged)",
+            "members_seeded_this_run_s": round(seeded, 1),
+            "load_average_at_start": [round(v, 1) for v in load_at_start],
+        },
+        "measurements": {
+            "post_ms": {
+                name: {
+                    **ms(values),
+                    "p99_ms": round(percentile(values, 99) * 1000, 2),
+                    "max_ms": round(max(values) * 1000, 2),
+                    "samples_ms": [round(v * 1000, 2) for v in values],
+                }
+                for name, values in samples.items()
+            },
+            "messages_left_after_cleanup": leftover,
+            "materialize": materialize,
+            # Where a bare insert's time goes (best runs): heap, index upkeep, deferred FK checks at commit.
+            "bare_insert_breakdown_s": {
+                "heap": round(best_heap, 3),
+                "indexes": round(best_no_fks - best_heap, 3),
+                "foreign_key_checks": round(best_bare - best_no_fks, 3),
+            },
+        },
+        "ratios": {
+            "post_p95_100k_over_10": round(latency_ratio, 3),
+            "materialize_bare_over_ours": round(speed_ratio, 3),
+        },
+        "targets": targets,
+        "passed": all(t["pass"] for t in targets.values()),
+        "rows": rows,
+        "summary": (
+            f"POST p95: 10 → {p95['group_10']:.1f} ms, 100k → {p95['all_100k']:.1f} ms (ratio {latency_ratio:.2f}); "
+            f"materialize 100k: {best_ours:.3f} s vs bare {best_bare:.3f} s (ratio {speed_ratio:.2f}, target ≥ 0.8)"
+        ),
+    }
+
+
+if __name__ == "__main__":
+    from bench.run import main
+
+    raise SystemExit(main(["messaging_fanout"]))
