@@ -318,6 +318,8 @@ class Member(ChurchOwned):
             models.Index(fields=["church", "last_name", "first_name", "id"], name="member_church_name"),
             # Audience materialization: subscribed members of a church (optionally of a branch).
             models.Index(fields=["church", "sms_status", "branch"], name="member_church_status_branch"),
+            # "Newest first" in the member list and the API's default order.
+            models.Index(fields=["church", "-id"], name="member_church_recent"),
         ]
 
     def __str__(self) -> str:
@@ -364,7 +366,8 @@ class ConsentEvent(ChurchOwned):
         WEB_FORM = "web_form", "Web form"
         SYSTEM = "system", "System"
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_events", db_index=False)
+    # Indexed on its own too: deleting members cascades here by member id alone.
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consent_events")
     kind = models.CharField(max_length=24, choices=Kind.choices)
     source = models.CharField(max_length=24, choices=Source.choices)
     raw_text = models.TextField(blank=True, help_text="The member's words, or how consent was obtained.")

@@ -51,8 +51,9 @@ def audit_log_recent(*, church: Church, limit: int = 50) -> QuerySet[AuditLog]:
 MEMBER_SORTS = {
     "name": ("last_name", "first_name", "id"),
     "-name": ("-last_name", "-first_name", "-id"),
-    "created": ("created_at", "id"),
-    "-created": ("-created_at", "-id"),
+    # Ids grow with time, so "when added" sorts by id: one indexed column (member_church_recent).
+    "created": ("id",),
+    "-created": ("-id",),
 }
 
 
