@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Lower
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
-from churches.models import Branch, Church, Group, GroupMembership, ImportJob, Member
+from churches.models import Branch, Church, Group, ImportJob, Member
 from churches.selectors import MEMBER_SORTS, member_group_ids, member_search
 from koinonia.tenancy import get_scoped_object_or_404
 
@@ -155,33 +155,6 @@ def group_choices(*, church: Church) -> list[tuple[int, str]]:
 
 def branch_choices(*, church: Church) -> list[tuple[int, str]]:
     return list(Branch.objects.filter(church=church).order_by(Lower("name")).values_list("pk", "name"))
-
-
-def _count_per_row(rows: QuerySet, key: str) -> Coalesce:
-    """``rows`` counted per outer row, as a correlated subquery served by an index leading with
-    (church, key): the list stays one query whatever its length."""
-    counted = rows.filter(**{key: OuterRef("pk")}).order_by().values(key).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
-def branch_list_with_counts(*, church: Church) -> QuerySet[Branch]:
-    return (
-        Branch.objects.filter(church=church)
-        .annotate(
-            member_count=_count_per_row(Member.objects.filter(church=church), "branch"),
-            group_count=_count_per_row(Group.objects.filter(church=church), "branch"),
-        )
-        .order_by(Lower("name"))
-    )
-
-
-def group_list_with_counts(*, church: Church) -> QuerySet[Group]:
-    return (
-        Group.objects.filter(church=church)
-        .annotate(member_count=_count_per_row(GroupMembership.objects.filter(church=church), "group"))
-        .select_related("branch")
-        .order_by(Lower("name"))
-    )
 
 
 def import_job_recent(*, church: Church, limit: int = 10) -> QuerySet[ImportJob]:

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 
 from churches.crypto import phone_hash
 from churches.models import (
@@ -122,14 +122,24 @@ def _member_count(rows: QuerySet, key: str) -> Coalesce:
 
 
 def branch_list_with_member_counts(*, church: Church) -> QuerySet[Branch]:
-    return Branch.objects.filter(church=church).annotate(
-        member_count=_member_count(Member.objects.filter(church=church), "branch")
+    """Branches by name with their member and group counts: one query however many branches."""
+    return (
+        Branch.objects.filter(church=church)
+        .annotate(
+            member_count=_member_count(Member.objects.filter(church=church), "branch"),
+            group_count=_member_count(Group.objects.filter(church=church), "branch"),
+        )
+        .order_by(Lower("name"))
     )
 
 
 def group_list_with_member_counts(*, church: Church) -> QuerySet[Group]:
-    return Group.objects.filter(church=church).annotate(
-        member_count=_member_count(GroupMembership.objects.filter(church=church), "group")
+    """Groups by name with their member counts: one query however many groups."""
+    return (
+        Group.objects.filter(church=church)
+        .annotate(member_count=_member_count(GroupMembership.objects.filter(church=church), "group"))
+        .select_related("branch")
+        .order_by(Lower("name"))
     )
 
 

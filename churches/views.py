@@ -738,7 +738,7 @@ class BranchListView(ChurchPageMixin, View):
 
     def _render(self, form, status=200):
         context = {
-            "branches": listing.branch_list_with_counts(church=self.request.church),
+            "branches": selectors.branch_list_with_member_counts(church=self.request.church),
             "form": form,
             "can_edit": Role.at_least(self.request.role, Role.STAFF),
             "can_delete": Role.at_least(self.request.role, Role.ADMIN),
@@ -809,7 +809,7 @@ class GroupListView(ChurchPageMixin, View):
 
     def _render(self, form, status=200):
         context = {
-            "groups": listing.group_list_with_counts(church=self.request.church),
+            "groups": selectors.group_list_with_member_counts(church=self.request.church),
             "form": form,
             "can_edit": Role.at_least(self.request.role, Role.STAFF),
             "can_delete": Role.at_least(self.request.role, Role.ADMIN),
