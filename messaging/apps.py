@@ -9,3 +9,9 @@ class MessagingConfig(AppConfig):
         from messaging.providers.console import set_delivery_handler
 
         set_delivery_handler(collect_console_delivery)
+
+        from churches.signals import members_subscribed
+        from messaging import admin_jobs, jobs, receivers  # noqa: F401 (admin_jobs registers the support pages)
+
+        members_subscribed.connect(receivers.welcome_subscribed_members, dispatch_uid="messaging.welcome")
+        jobs.connect_signals()

@@ -100,3 +100,29 @@ def sweep() -> dict:
     if any(stats.values()):
         logger.info("sweep", extra=stats)
     return stats
+
+
+# --- Schedules and welcomes -----------------------------------------------------------------------
+
+
+@shared_task
+def recurring_tick() -> dict:
+    """Runs every minute (celery-beat, RECURRING_TICK_SECONDS): sends the recurring messages that are
+    due and releases scheduled one-off messages whose time has come. Safe to run twice at once."""
+    from messaging import jobs, recurring_services
+
+    now = timezone.now()
+    stats = recurring_services.recurring_fire_due(now=now)
+    stats["scheduled_released"] = recurring_services.scheduled_messages_release(now=now)
+    jobs.jobs_prune(now=now)
+    if stats["fired"] or stats["refused"] or stats["missed"]:
+        logger.info("recurring tick", extra=stats)
+    return stats
+
+
+@shared_task
+def send_welcome(church_id: int, member_ids: list[int]) -> int | None:
+    from messaging.welcome import welcome_send
+
+    message = welcome_send(church_id=church_id, member_ids=member_ids)
+    return message.pk if message is not None else None

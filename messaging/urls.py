@@ -15,3 +15,7 @@ urlpatterns = [
     path("templates/<int:pk>/edit/", views.TemplateEditView.as_view(), name="message_template_edit"),
     path("templates/<int:pk>/delete/", views.TemplateDeleteView.as_view(), name="message_template_delete"),
 ]
+
+from messaging.recurring_urls import urlpatterns as recurring_urlpatterns  # noqa: E402
+
+urlpatterns += recurring_urlpatterns

@@ -21,6 +21,7 @@ from churches.models import (
 )
 from churches.phones import InvalidPhone, parse_phone
 from churches.services.accounts import audit_record
+from churches.signals import announce_members_subscribed
 from koinonia.exceptions import BusinessRuleError
 from koinonia.hooks import check_limit
 
@@ -281,6 +282,8 @@ def consent_record(
         Member.objects.filter(pk=locked.pk).update(sms_status=new_status, updated_at=now)
         member.sms_status = new_status
         member.updated_at = now
+        if new_status == SmsStatus.SUBSCRIBED:
+            announce_members_subscribed(church_id=church.pk, member_ids=[locked.pk])
     return event
 
 
@@ -609,6 +612,7 @@ def member_bulk_upsert(
             ],
             batch_size=1000,
         )
+        announce_members_subscribed(church_id=church.pk, member_ids=[m.pk for m in consented])
     if memberships:
         GroupMembership.objects.bulk_create(memberships, ignore_conflicts=True, batch_size=2000)
 

@@ -227,7 +227,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # The database is the outbox: the sweeper re-dispatches anything stuck, lost or due.
     "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60)},
+    # Recurring messages and scheduled one-offs fire from here (each firing has a unique key).
+    "messaging-recurring": {
+        "task": "messaging.tasks.recurring_tick",
+        "schedule": env.float("RECURRING_TICK_SECONDS", default=60),
+    },
 }
+# A recurring firing found more than this late (the scheduler was down) is skipped, not sent late.
+RECURRING_MISFIRE_GRACE_SECONDS = env.int("RECURRING_MISFIRE_GRACE_SECONDS", default=3600)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 

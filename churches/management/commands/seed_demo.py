@@ -50,6 +50,15 @@ class Command(BaseCommand):
     def seed_church(self, *, church: Church, owner: User) -> None:
         """Extension point: later features add demo members, numbers and messages here."""
         self.seed_directory(church=church, owner=owner)
+        self.seed_messaging(church=church, owner=owner)
+
+    def seed_messaging(self, *, church: Church, owner: User) -> None:
+        """A console sending number and a recurring message firing every two minutes (messaging's part;
+        imported here because the demo command is the one place that seeds every app)."""
+        from messaging.demo import seed_demo_messaging
+
+        for line in seed_demo_messaging(church=church, owner=owner):
+            self.stdout.write(line)
 
     def seed_directory(self, *, church: Church, owner: User) -> None:
         """Two branches, three groups (Youth joins by texting YOUTH) and 40 members on fictional

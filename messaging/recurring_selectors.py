@@ -1,0 +1,51 @@
+"""Reads for recurring messages: the list, one schedule's firings, the choices its form offers, and the
+preview of its next send times."""
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from churches.models import Branch, Church, Group
+from messaging import recurrence
+from messaging.models import Message, MessageTemplate, RecurringMessage
+
+PREVIEW_COUNT = 5
+
+
+def recurring_list(*, church: Church) -> QuerySet[RecurringMessage]:
+    """Newest first (index ``recurring_church_recent``), with the template and author joined."""
+    return RecurringMessage.objects.filter(church=church).select_related("template", "created_by").order_by("-id")
+
+
+def recurring_firings(*, church: Church, recurring: RecurringMessage, limit: int = 10) -> list[Message]:
+    """The broadcasts a schedule sent, newest first."""
+    return list(Message.objects.filter(church=church, recurring=recurring).order_by("-id")[:limit])
+
+
+def recurring_next_runs(*, recurring: RecurringMessage, n: int = PREVIEW_COUNT) -> list[datetime]:
+    """The next send times of a saved schedule (none while paused or after it ended)."""
+    if recurring.state != "active":
+        return []
+    return recurrence.preview_next(recurring.schedule, after=max(recurring.next_run_at, timezone.now()), n=n)
+
+
+def schedule_preview(*, church: Church, n: int = PREVIEW_COUNT, **fields) -> tuple[recurrence.Schedule, list]:
+    """An unsaved schedule, validated, and its next ``n`` send times from now."""
+    from messaging.recurring_services import clean_schedule, schedule_of
+
+    now = timezone.now()
+    schedule = schedule_of(clean_schedule(church=church, values=fields, now=now))
+    return schedule, recurrence.preview_next(schedule, after=now, n=n)
+
+
+def template_choices(*, church: Church) -> list[tuple[int, str]]:
+    return list(MessageTemplate.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+
+
+def branch_choices(*, church: Church) -> list[tuple[int, str]]:
+    return list(Branch.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+
+
+def group_choices(*, church: Church) -> list[tuple[int, str]]:
+    return list(Group.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
