@@ -103,6 +103,10 @@ class Conversation(ChurchOwned):
             models.Index(fields=["church", "-last_message_at", "-id"], name="conversation_church_latest"),
             # The inbox's status filter (open / closed / archived), same order.
             models.Index(fields=["church", "status", "-last_message_at"], name="conversation_church_status"),
+            # The unread badge total: only unread threads (a small partial index, summed on every inbox view).
+            models.Index(
+                fields=["church", "status"], name="conversation_church_unread", condition=Q(unread_count__gt=0)
+            ),
             # "Mine": a staff member's assigned threads.
             models.Index(
                 fields=["church", "assignee", "-last_message_at"],

@@ -71,15 +71,18 @@ def unread_total(*, church: Church, user: User | None, role: str | None) -> int:
     return rows.aggregate(total=Sum("unread_count"))["total"] or 0
 
 
-def inbox_version(*, church: Church, user: User | None, role: str | None) -> str:
-    """Changes whenever anything the list shows changes: the live page polls it."""
+def inbox_version(*, church: Church, user: User | None, role: str | None, unread: int | None = None) -> str:
+    """Changes whenever anything the list shows changes: the live page polls it. ``unread``: the
+    caller's unread_total, when it already has it."""
     latest = (
         visible_conversations(church=church, user=user, role=role)
         .order_by("-last_message_at")
         .values_list("last_message_at", flat=True)
         .first()
     )
-    return f"{latest.isoformat() if latest else ''}:{unread_total(church=church, user=user, role=role)}"
+    if unread is None:
+        unread = unread_total(church=church, user=user, role=role)
+    return f"{latest.isoformat() if latest else ''}:{unread}"
 
 
 def thread_message_rows(*, conversation: Conversation) -> QuerySet[ConversationMessage]:

@@ -103,40 +103,39 @@ def _promote_to_member(church: Church, who: _Sender) -> bool:
     return True
 
 
-def _conversation_for(church: Church, who: _Sender, number: SenderNumber) -> Conversation:
-    """The sender's thread, created on first contact; a visitor's thread follows them when they become
-    a member."""
-    visitor = (
+def _existing_thread(church: Church, who: _Sender) -> Conversation | None:
+    """The sender's thread, locked: the member's own, else a visitor thread for their number."""
+    if who.member is not None:
+        mine = Conversation.objects.select_for_update().filter(church=church, member=who.member).first()
+        if mine is not None:
+            return mine
+    return (
         Conversation.objects.select_for_update()
         .filter(church=church, member__isnull=True, visitor_phone_hash=who.hashed)
         .first()
     )
-    if who.member is not None:
-        existing = Conversation.objects.select_for_update().filter(church=church, member=who.member).first()
-        if existing is None and visitor is not None:
-            visitor.member = who.member
-            visitor.visitor_phone = None
-            visitor.visitor_phone_hash = ""
-            visitor.save(update_fields=["member", "visitor_phone", "visitor_phone_hash"])
-            existing = visitor
-        lookup = {"member": who.member}
-    else:
-        existing = visitor
-        lookup = {"member": None, "visitor_phone_hash": who.hashed}
-    if existing is None:
+
+
+def _conversation_for(church: Church, who: _Sender, number: SenderNumber, thread: Conversation | None) -> Conversation:
+    """The sender's thread, created on first contact; a visitor's thread follows them when they become
+    a member."""
+    if thread is not None and who.member is not None and thread.member_id is None:
+        thread.member = who.member
+        thread.visitor_phone = None
+        thread.visitor_phone_hash = ""
+        thread.save(update_fields=["member", "visitor_phone", "visitor_phone_hash"])
+    if thread is None:
+        lookup = {"member": who.member} if who.member else {"member": None, "visitor_phone_hash": who.hashed}
         try:
             with transaction.atomic():
-                existing = Conversation.objects.create(
-                    church=church,
-                    sender=number,
-                    visitor_phone=None if who.member else who.e164,
-                    **lookup,
+                thread = Conversation.objects.create(
+                    church=church, sender=number, visitor_phone=None if who.member else who.e164, **lookup
                 )
         except IntegrityError:  # the same person's other text, at the same moment
-            existing = Conversation.objects.select_for_update().get(church=church, **lookup)
-    existing.member = who.member
-    existing.church = church
-    return existing
+            thread = Conversation.objects.select_for_update().get(church=church, **lookup)
+    thread.member = who.member
+    thread.church = church
+    return thread
 
 
 def _group_for_keyword(church: Church, text: str) -> Group | None:
@@ -161,12 +160,8 @@ def _decide(inbound: InboundText, who: _Sender, conversation_opted_out: bool) ->
 def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> str:
     settings_row = inbox_settings_get(church=church)
     who = _find_sender(church, inbound)
-    visitor_thread = (
-        Conversation.objects.filter(church=church, member__isnull=True, visitor_phone_hash=who.hashed)
-        .values_list("visitor_opted_out", flat=True)
-        .first()
-    )
-    verdict = _decide(inbound, who, bool(visitor_thread))
+    thread = _existing_thread(church, who)
+    verdict = _decide(inbound, who, bool(thread is not None and thread.member_id is None and thread.visitor_opted_out))
     group = _group_for_keyword(church, inbound.text) if verdict.intent == Intent.NONE else None
 
     if who.member is None:
@@ -177,7 +172,7 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
         )
         if wants_member:
             _promote_to_member(church, who)
-    conversation = _conversation_for(church, who, number)
+    conversation = _conversation_for(church, who, number, thread)
 
     message = ConversationMessage.objects.create(
         church=church,
