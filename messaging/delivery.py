@@ -86,73 +86,97 @@ class StatusUpdate:
     payload: dict | None = None
 
 
-def record_event(update: StatusUpdate) -> ProviderEvent | None:
-    """Store the event once; None when it was already received (a duplicate callback)."""
-    try:
-        with transaction.atomic():
-            return ProviderEvent.objects.create(
-                provider=update.provider,
-                event_id=update.event_id[:128],
-                event_type=update.event_type[:64],
-                provider_message_id=update.provider_message_id[:64],
-                occurred_at=update.occurred_at,
-                payload=update.payload or {},
-            )
-    except IntegrityError:
-        return None
-
-
 def receive_status(update: StatusUpdate) -> str:
-    """Entry point for webhooks and the console simulator: store once, then apply."""
-    event = record_event(update)
-    if event is None:
-        return "duplicate"
-    return apply_event(event, update)
+    """Entry point for webhooks and the console simulator: store the event once and apply it, in
+    one transaction (one commit per callback). The message's counter row is touched last, so its lock
+    is held only until the commit: every callback of a broadcast updates that one row."""
+    new_status = map_status(update)
+    with transaction.atomic():
+        recipient = _locked_recipient(update)
+        outcome = _outcome_for(recipient, new_status)
+        try:
+            with transaction.atomic():
+                ProviderEvent.objects.create(
+                    provider=update.provider,
+                    event_id=update.event_id[:128],
+                    event_type=update.event_type[:64],
+                    provider_message_id=update.provider_message_id[:64],
+                    occurred_at=update.occurred_at,
+                    payload=update.payload or {},
+                    outcome=outcome if recipient is not None else ProviderEvent.Outcome.PENDING,
+                    processed_at=timezone.now() if recipient is not None else None,
+                    detail=f"recipient {recipient.pk}" if recipient is not None else "",
+                )
+        except IntegrityError:
+            return "duplicate"
+        if recipient is None:
+            event = ProviderEvent.objects.get(provider=update.provider, event_id=update.event_id[:128])
+            return _offer_to_listeners(event, update, new_status)
+        if outcome == ProviderEvent.Outcome.APPLIED:
+            _transition(recipient, update, new_status)
+        return outcome
+
+
+def _locked_recipient(update: StatusUpdate) -> Recipient | None:
+    if not update.provider_message_id:
+        return None
+    return Recipient.objects.select_for_update().filter(provider_message_id=update.provider_message_id).first()
+
+
+def _outcome_for(recipient: Recipient | None, new_status: str | None) -> str:
+    if recipient is not None and new_status is not None and RANK[new_status] > RANK[recipient.status]:
+        return ProviderEvent.Outcome.APPLIED
+    return ProviderEvent.Outcome.IGNORED
+
+
+def _offer_to_listeners(event: ProviderEvent, update: StatusUpdate, new_status: str | None) -> str:
+    for listener in _status_listeners:
+        if listener(update, new_status):
+            ProviderEvent.objects.filter(pk=event.pk).update(
+                outcome=ProviderEvent.Outcome.APPLIED, processed_at=timezone.now(), detail="status listener"
+            )
+            return "applied"
+    # Usually the callback beat our own write of the send result; applied when that lands.
+    return "pending"
+
+
+def _transition(recipient: Recipient, update: StatusUpdate, new_status: str) -> None:
+    """Move the recipient forward and the message's counters with it (counters last: see above)."""
+    old_status = recipient.status
+    recipient.status = new_status
+    recipient.last_event_at = update.occurred_at or timezone.now()
+    fields = ["status", "last_event_at"]
+    if new_status == Recipient.Status.DELIVERED:
+        recipient.delivered_at = recipient.last_event_at
+        fields.append("delivered_at")
+    elif new_status == Recipient.Status.FAILED:
+        recipient.failed_at = recipient.last_event_at
+        recipient.error_code = update.error_code[:32]
+        reason = get_provider(update.provider).describe_error(update.error_code, update.error_detail)
+        recipient.error_reason = reason if update.error_code else (update.error_detail or "Not delivered.")
+        fields += ["failed_at", "error_code", "error_reason"]
+    recipient.save(update_fields=fields)
+    moves = {COUNTER[old_status]: F(COUNTER[old_status]) - 1}
+    moves[COUNTER[new_status]] = F(COUNTER[new_status]) + 1
+    if (update.provider, update.provider_status) in NOT_BILLED and recipient.segments:
+        moves["segments_sent"] = F("segments_sent") - recipient.segments
+        _unbill(recipient)
+    Message.objects.filter(pk=recipient.message_id).update(**moves)
 
 
 @transaction.atomic
 def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
+    """Apply a stored (pending) event: the path for callbacks that arrived before their send result."""
     new_status = map_status(update)
-    recipient = (
-        Recipient.objects.select_for_update().filter(provider_message_id=update.provider_message_id).first()
-        if update.provider_message_id
-        else None
-    )
+    recipient = _locked_recipient(update)
     if recipient is None:
-        for listener in _status_listeners:
-            if listener(update, new_status):
-                ProviderEvent.objects.filter(pk=event.pk).update(
-                    outcome=ProviderEvent.Outcome.APPLIED, processed_at=timezone.now(), detail="status listener"
-                )
-                return "applied"
-        # Usually the callback beat our own write of the send result; applied when that lands.
-        return "pending"
-    outcome = "ignored"
-    if new_status is not None and RANK[new_status] > RANK[recipient.status]:
-        old_status = recipient.status
-        recipient.status = new_status
-        recipient.last_event_at = update.occurred_at or timezone.now()
-        fields = ["status", "last_event_at"]
-        if new_status == Recipient.Status.DELIVERED:
-            recipient.delivered_at = recipient.last_event_at
-            fields.append("delivered_at")
-        elif new_status == Recipient.Status.FAILED:
-            recipient.failed_at = recipient.last_event_at
-            recipient.error_code = update.error_code[:32]
-            reason = get_provider(update.provider).describe_error(update.error_code, update.error_detail)
-            recipient.error_reason = reason if update.error_code else (update.error_detail or "Not delivered.")
-            fields += ["failed_at", "error_code", "error_reason"]
-        recipient.save(update_fields=fields)
-        moves = {COUNTER[old_status]: F(COUNTER[old_status]) - 1}
-        moves[COUNTER[new_status]] = F(COUNTER[new_status]) + 1
-        if (update.provider, update.provider_status) in NOT_BILLED and recipient.segments:
-            moves["segments_sent"] = F("segments_sent") - recipient.segments
-            _unbill(recipient)
-        Message.objects.filter(pk=recipient.message_id).update(**moves)
-        outcome = "applied"
+        return _offer_to_listeners(event, update, new_status)
+    outcome = _outcome_for(recipient, new_status)
     ProviderEvent.objects.filter(pk=event.pk).update(
         outcome=outcome, processed_at=timezone.now(), detail=f"recipient {recipient.pk}"
     )
+    if outcome == ProviderEvent.Outcome.APPLIED:
+        _transition(recipient, update, new_status)
     return outcome
 
 
