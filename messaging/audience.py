@@ -99,3 +99,11 @@ def materialize_recipients(*, message) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [message.pk, queued_at, *params])
         return cursor.rowcount
+
+
+def budget_branch_id(audience: dict) -> int | None:
+    """The branch a broadcast is charged to for per-branch budgets: the one branch it targets, when
+    it targets exactly one branch and nothing else (a church-wide send is the church's)."""
+    if set(audience) == {"branch_ids"} and len(audience["branch_ids"]) == 1:
+        return audience["branch_ids"][0]
+    return None

@@ -23,6 +23,7 @@ from django.utils import timezone
 from churches.models import Church, Member, SmsStatus
 from koinonia.hooks import segments_sent
 from messaging import ratelimit
+from messaging.audience import budget_branch_id
 from messaging.models import Message, Recipient
 from messaging.providers import PermanentSendError, TransientSendError, get_provider
 from messaging.quiet_hours import next_send_time
@@ -343,7 +344,7 @@ def record_outcomes(*, message: Message, lease: datetime, outcomes: Iterable[Out
                     church_id=church_id,
                     segments=segments_total,
                     message_id=message.pk,
-                    branch_id=None,
+                    branch_id=budget_branch_id(message.audience),
                     occurred_at=now,
                 )
             )

@@ -11,7 +11,7 @@ from churches.models import ApiKey, Church, User
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
 from koinonia.hooks import check_limit
-from messaging.audience import audience_count, clean_audience, materialize_recipients
+from messaging.audience import audience_count, budget_branch_id, clean_audience, materialize_recipients
 from messaging.models import Message, MessageTemplate, Recipient, SenderNumber
 from messaging.segments import segment_info
 
@@ -105,7 +105,13 @@ def message_send(
     estimate = audience_count(church=church, audience=audience)
     if estimate == 0:
         raise BusinessRuleError("Nobody in this audience can receive texts (no subscribed members).", field="audience")
-    check_limit(church=church, resource="broadcast", adding=estimate * segments, audience=audience)
+    check_limit(
+        church=church,
+        resource="broadcast",
+        adding=estimate * segments,
+        audience=audience,
+        branch_id=budget_branch_id(audience),
+    )
     send_at = scheduled_at or now
     try:
         with transaction.atomic():
