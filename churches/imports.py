@@ -45,6 +45,7 @@ from churches.models import (
     User,
 )
 from churches.phones import TEXTABLE_TYPES, InvalidPhone, parse_phone
+from churches.signals import announce_members_subscribed
 from koinonia.exceptions import BusinessRuleError
 from koinonia.hooks import check_limit
 
@@ -748,6 +749,8 @@ def _apply_chunk(job: ImportJob, rows: list[_Row], limit_detail: list[str]) -> _
         Member.objects.filter(church=church, pk__in=newly_existing, sms_status=SmsStatus.NEVER_CONSENTED).update(
             sms_status=SmsStatus.SUBSCRIBED, updated_at=now
         )
+    # Welcome texts and other reactions to new subscribers run after this chunk commits.
+    announce_members_subscribed(church_id=church.pk, member_ids=subscribe_ids)
     return outcome
 
 

@@ -228,6 +228,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The database is the outbox: the sweeper re-dispatches anything stuck, lost or due.
     "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60)},
     # Recurring messages and scheduled one-offs fire from here (each firing has a unique key).
+    # Stripe events and meter reports that could not be applied or sent yet.
+    "billing-retry": {"task": "billing.tasks.retry_pending_billing_work", "schedule": 300},
     "messaging-recurring": {
         "task": "messaging.tasks.recurring_tick",
         "schedule": env.float("RECURRING_TICK_SECONDS", default=60),

@@ -126,3 +126,13 @@ def test_a_welcome_that_cannot_be_sent_fails_its_task_and_nobody_is_marked_welco
     SenderNumber.objects.create(church=world.church, phone_number="+13125550100", provider="console")
     tasks.send_welcome(world.church.pk, [member.pk])
     assert [m.audience for m in welcomes(world)] == [{"member_ids": [member.pk]}]
+
+
+def test_members_added_by_a_csv_import_are_welcomed_once(world, church, django_capture_on_commit_callbacks):
+    from tests.churches.test_import import csv_bytes, import_file
+
+    data = csv_bytes("Ruth,Miller,(312) 555-0161,,", "Boaz,Miller,(312) 555-0162,,")
+    import_file(world, django_capture_on_commit_callbacks, data)
+    assert sum(m.recipient_count for m in welcomes(world)) == 2  # one welcome broadcast per import chunk
+    import_file(world, django_capture_on_commit_callbacks, data)  # the same file again: nobody new
+    assert sum(m.recipient_count for m in welcomes(world)) == 2
