@@ -25,3 +25,8 @@ urlpatterns = [
 
 handler404 = "koinonia.views.page_not_found"
 handler403 = "koinonia.views.permission_denied"
+
+if settings.DEBUG:  # make run: serve uploads locally (production uses a web server or S3 storage)
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

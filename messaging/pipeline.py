@@ -211,7 +211,7 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
         if len(done_buffer) >= FLUSH_EVERY or (done_buffer and not pending):
             record_outcomes(message=message, lease=batch.lease, outcomes=done_buffer)
             done_buffer = []
-            _forward_console_deliveries()
+            forward_console_deliveries()
         if pending and time.monotonic() - renewed_at > renew_every:
             # A slow provider or a throttled account must not let the lease run out under a live worker:
             # the sweeper would hand the rows to another worker and they would be sent twice.
@@ -268,7 +268,7 @@ def collect_console_delivery(delivery) -> None:
         )
 
 
-def _forward_console_deliveries() -> None:
+def forward_console_deliveries() -> None:
     with _console_lock:
         deliveries = _console_deliveries[:]
         _console_deliveries.clear()

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -108,7 +109,10 @@ def telnyx_webhook(request):
     handler = _handlers.get(event_type)
     if handler is None:
         return JsonResponse({"received": True, "outcome": "ignored"})
-    handler("telnyx", payload)
+    try:
+        handler("telnyx", payload)
+    except BadRequest as exc:  # a handler's way of saying the payload isn't what its type promised
+        return _error(400, "malformed_payload", str(exc) or "Malformed event.")
     return JsonResponse({"received": True})
 
 
@@ -148,12 +152,15 @@ def twilio_inbound_webhook(request):
         return _error(403, "invalid_signature", "Signature verification failed.")
     handler = _handlers.get("twilio.inbound")
     if handler is not None:
-        handler(
-            "twilio",
-            {
-                key: request.POST.getlist(key) if len(request.POST.getlist(key)) > 1 else request.POST.get(key)
-                for key in request.POST
-            },
-        )
+        try:
+            handler(
+                "twilio",
+                {
+                    key: request.POST.getlist(key) if len(request.POST.getlist(key)) > 1 else request.POST.get(key)
+                    for key in request.POST
+                },
+            )
+        except BadRequest as exc:
+            return _error(400, "malformed_payload", str(exc) or "Malformed inbound message.")
     # An empty TwiML response: any reply is sent through the API, after our own checks.
     return HttpResponse('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', content_type="text/xml")

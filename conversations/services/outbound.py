@@ -274,9 +274,9 @@ def message_deliver(*, message_id: int, attempt: int = 1) -> float | None:
     apply_pending_events(provider_message_ids=[result.provider_message_id])
     if provider.name == "console":
         # The console provider's simulated delivery receipts go out with the send pipeline's; push ours.
-        from messaging.pipeline import _forward_console_deliveries
+        from messaging.pipeline import forward_console_deliveries
 
-        _forward_console_deliveries()
+        forward_console_deliveries()
     return None
 
 
