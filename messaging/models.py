@@ -149,7 +149,12 @@ class Recipient(ChurchOwned):
         SKIPPED = "skipped", "Skipped"
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recipients", db_index=False)
-    member = models.ForeignKey(Member, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    # No database constraint and no cascade: deleting a member must not rewrite millions of delivery
+    # rows (there is deliberately no member_id index here). A deleted member's recipients keep the
+    # old id, which then matches nothing.
+    member = models.ForeignKey(
+        Member, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
     phone = EncryptedTextField(help_text="The number at the time of sending (encrypted).")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     provider_message_id = models.CharField(max_length=64, blank=True)
@@ -176,6 +181,8 @@ class Recipient(ChurchOwned):
             models.Index(
                 fields=["provider_message_id"], name="recipient_provider_id", condition=~Q(provider_message_id="")
             ),
+            # The recipients table of a message (pages and API), in id order, optionally by status.
+            models.Index(fields=["message", "id"], name="recipient_message_order"),
             # send_batch claims the next queued recipients of a message; the partial index shrinks as
             # the broadcast goes out.
             models.Index(fields=["message", "id"], name="recipient_claimable", condition=Q(status="queued")),

@@ -207,3 +207,13 @@ def test_next_send_time_is_dst_correct():
         2026, 6, 1, 13, 0, tzinfo=ZoneInfo("UTC")
     )
     assert timezone.is_aware(noon) and timedelta(hours=1)
+
+
+def test_deleting_a_member_keeps_the_broadcast_history(world, sender, open_hours, django_capture_on_commit_callbacks):
+    members = MemberFactory.create_batch(3, church=world.church)
+    message = send(world, django_capture_on_commit_callbacks, body="Hello", audience={"all": True})
+    assert church_services.member_delete_many(church=world.church, member_ids=[members[0].pk], acting_user=None) == 1
+    assert Recipient.objects.filter(message=message).count() == 3
+    message.refresh_from_db()
+    assert message.counts["delivered"] == 3
+    assert world.page_client().get(f"/messages/{message.pk}/").status_code == 200
