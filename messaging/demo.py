@@ -3,18 +3,39 @@ that fires every few minutes to three members, so ``make run`` shows the schedul
 manual step. Safe to run again: it changes nothing the second time."""
 
 import os
+from datetime import time
 
 from django.db import transaction
 from django.utils import timezone
 
 from churches.models import Church, Member, SmsStatus, User
-from messaging.models import RecurringMessage, SenderNumber
+from messaging.models import Message, RecurringMessage, SenderNumber
 from messaging.recurring_services import recurring_create
-from messaging.services import sender_number_add
+from messaging.services import message_send, sender_number_add
 
 DEMO_SENDER = "+15555550100"  # a provider test number: never a real phone
 DEMO_RECURRING = "Demo: prayer chain reminder"
 DEMO_AUDIENCE_SIZE = 3
+DEMO_BROADCAST_KEY = "demo:first-broadcast"
+
+
+def _seed_first_broadcast(*, church: Church, owner: User) -> list[str]:
+    """One broadcast to every demo member, queued now and sent by the worker as soon as ``make run``
+    starts it: the message page shows delivery arriving live (the console provider simulates it)."""
+    if Message.objects.filter(church=church, idempotency_key=DEMO_BROADCAST_KEY).exists():
+        return []
+    # The demo numbers are fictional and the console provider texts nobody, so the demo church has no
+    # quiet hours: otherwise a demo started in the evening would show every text held until 8am.
+    church.quiet_hours_start = church.quiet_hours_end = time(0, 0)
+    church.save(update_fields=["quiet_hours_start", "quiet_hours_end"])
+    message = message_send(
+        church=church,
+        author=owner,
+        body="Welcome to Koinonia, {first_name}! This is a demo text from {church_name}.",
+        audience={"all": True},
+        idempotency_key=DEMO_BROADCAST_KEY,
+    )
+    return [f"Queued a demo broadcast to {message.recipient_count} members (Messages → Message {message.pk})."]
 
 
 @transaction.atomic
@@ -24,6 +45,7 @@ def seed_demo_messaging(*, church: Church, owner: User) -> list[str]:
     if not SenderNumber.objects.filter(church=church, status=SenderNumber.Status.ACTIVE).exists():
         sender_number_add(church=church, phone_number=DEMO_SENDER, provider="console", acting_user=owner)
         done.append(f"Added the demo sending number {DEMO_SENDER} (console provider: texts are logged).")
+    done += _seed_first_broadcast(church=church, owner=owner)
     if RecurringMessage.objects.filter(church=church, name=DEMO_RECURRING).exists():
         return done
     # A small audience of three members, so the demo spends little of the trial's allowance.

@@ -27,3 +27,12 @@ def test_seed_demo_adds_a_recurring_message_that_fires_on_its_own(django_capture
                 tasks.recurring_tick()
     messages = Message.objects.filter(recurring=recurring)
     assert messages.count() == 2 and {m.recipient_count for m in messages} == {3}
+
+
+def test_seed_demo_queues_a_demo_broadcast_once_and_it_is_delivered(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's part, run eagerly here
+        call_command("seed_demo", stdout=None)
+    call_command("seed_demo", stdout=None)
+    demo = Message.objects.get(idempotency_key="demo:first-broadcast")
+    assert demo.status == "sent" and demo.recipient_count >= 30
+    assert demo.delivered_count + demo.failed_count == demo.recipient_count
