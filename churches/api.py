@@ -6,7 +6,7 @@ import csv
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,7 +16,10 @@ from churches import imports, selectors, services
 from churches import serializers as shapes
 from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, ImportJob, Member, Role, StaffMembership
 from koinonia.api.base import ChurchAPIView, ChurchViewSet
+from koinonia.api.helpers import acting_user, error_responses, validated_input
 from koinonia.api.pagination import CreatedCursorPagination
+
+CONFLICT_WORDING = "Conflicts with existing data (duplicate name, phone or keyword; opted-out member)."
 
 
 class ChurchOutput(serializers.ModelSerializer):
@@ -77,27 +80,6 @@ DIRECTORY_ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF, "DELETE": Role.ADM
 DIRECTORY_METHODS = ["get", "post", "patch", "delete", "head", "options"]  # PATCH edits; no PUT
 
 
-def _acting_user(request):
-    """The staff user behind a session request; API-key requests act as the key (recorded separately)."""
-    return None if getattr(request, "api_key", None) else request.user
-
-
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _error_responses(*codes: int) -> dict:
-    descriptions = {
-        400: "Invalid input (error shape; details per field).",
-        403: "The key's role does not allow this.",
-        404: "No such object in this church.",
-        409: "Conflicts with existing data (duplicate name, phone or keyword; opted-out member).",
-    }
-    return {code: OpenApiResponse(description=descriptions[code]) for code in codes}
-
-
 class DirectoryViewSet(ChurchViewSet):
     roles = DIRECTORY_ROLES
     http_method_names = DIRECTORY_METHODS
@@ -106,7 +88,9 @@ class DirectoryViewSet(ChurchViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="Branches, with how many members each has", responses=shapes.BranchOutput),
-    retrieve=extend_schema(summary="One branch", responses={200: shapes.BranchOutput, **_error_responses(404)}),
+    retrieve=extend_schema(
+        summary="One branch", responses={200: shapes.BranchOutput, **error_responses(404, conflict=CONFLICT_WORDING)}
+    ),
 )
 class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryViewSet):
     """Branches (campuses, congregations). Viewers read, staff add and edit, admins delete."""
@@ -120,13 +104,13 @@ class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryV
     @extend_schema(
         summary="Add a branch",
         request=shapes.BranchInput,
-        responses={201: shapes.BranchOutput, **_error_responses(400, 403, 409)},
+        responses={201: shapes.BranchOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
-        data = _validated(shapes.BranchInput, request.data)
+        data = validated_input(shapes.BranchInput, request.data)
         branch = services.branch_create(
             church=self.church,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             name=data["name"],
             address=data.get("address", ""),
             timezone_name=data.get("timezone", ""),
@@ -137,22 +121,22 @@ class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryV
     @extend_schema(
         summary="Edit a branch (only the fields sent change)",
         request=shapes.BranchInput(partial=True),
-        responses={200: shapes.BranchOutput, **_error_responses(400, 403, 404, 409)},
+        responses={200: shapes.BranchOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     def partial_update(self, request, pk=None):
         branch = self.get_object()
-        data = _validated(shapes.BranchInput, request.data, partial=True)
-        services.branch_update(church=self.church, branch=branch, acting_user=_acting_user(request), **data)
+        data = validated_input(shapes.BranchInput, request.data, partial=True)
+        services.branch_update(church=self.church, branch=branch, acting_user=acting_user(request), **data)
         return Response(shapes.BranchOutput(self.get_object()).data)
 
     @extend_schema(
         summary="Delete a branch (admins). Its members and groups stay, without a branch.",
         request=None,
-        responses={200: shapes.BranchDeleteOutput, **_error_responses(403, 404)},
+        responses={200: shapes.BranchDeleteOutput, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
     )
     def destroy(self, request, pk=None):
         branch = self.get_object()
-        moved = services.branch_delete(church=self.church, branch=branch, acting_user=_acting_user(request))
+        moved = services.branch_delete(church=self.church, branch=branch, acting_user=acting_user(request))
         return Response({"deleted": True, "members_unassigned": moved["members"], "groups_unassigned": moved["groups"]})
 
 
@@ -178,7 +162,9 @@ class MemberPageMixin:
 
 @extend_schema_view(
     list=extend_schema(summary="Groups, with how many members each has", responses=shapes.GroupOutput),
-    retrieve=extend_schema(summary="One group", responses={200: shapes.GroupOutput, **_error_responses(404)}),
+    retrieve=extend_schema(
+        summary="One group", responses={200: shapes.GroupOutput, **error_responses(404, conflict=CONFLICT_WORDING)}
+    ),
 )
 class GroupViewSet(MemberPageMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryViewSet):
     """Groups and their members. Viewers read, staff add, edit and change memberships, admins delete."""
@@ -199,12 +185,12 @@ class GroupViewSet(MemberPageMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     @extend_schema(
         summary="Add a group",
         request=shapes.GroupInput,
-        responses={201: shapes.GroupOutput, **_error_responses(400, 403, 409)},
+        responses={201: shapes.GroupOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
-        data = _validated(shapes.GroupInput, request.data)
+        data = validated_input(shapes.GroupInput, request.data)
         group = services.group_create(
-            church=self.church, acting_user=_acting_user(request), **self._service_fields(data)
+            church=self.church, acting_user=acting_user(request), **self._service_fields(data)
         )
         group.member_count = 0
         return Response(shapes.GroupOutput(group).data, status=status.HTTP_201_CREATED)
@@ -212,43 +198,43 @@ class GroupViewSet(MemberPageMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     @extend_schema(
         summary="Edit a group (only the fields sent change)",
         request=shapes.GroupInput(partial=True),
-        responses={200: shapes.GroupOutput, **_error_responses(400, 403, 404, 409)},
+        responses={200: shapes.GroupOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     def partial_update(self, request, pk=None):
         group = self.get_object()
-        data = _validated(shapes.GroupInput, request.data, partial=True)
+        data = validated_input(shapes.GroupInput, request.data, partial=True)
         services.group_update(
-            church=self.church, group=group, acting_user=_acting_user(request), **self._service_fields(data)
+            church=self.church, group=group, acting_user=acting_user(request), **self._service_fields(data)
         )
         return Response(shapes.GroupOutput(self.get_object()).data)
 
     @extend_schema(
         summary="Delete a group (admins). Its members stay; only their memberships go.",
         request=None,
-        responses={200: shapes.GroupDeleteOutput, **_error_responses(403, 404)},
+        responses={200: shapes.GroupDeleteOutput, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
     )
     def destroy(self, request, pk=None):
         group = self.get_object()
-        removed = services.group_delete(church=self.church, group=group, acting_user=_acting_user(request))
+        removed = services.group_delete(church=self.church, group=group, acting_user=acting_user(request))
         return Response({"deleted": True, "members_removed": removed})
 
     @extend_schema(
         methods=["GET"],
         summary="Members of the group",
         parameters=[shapes.MemberSortFilter],
-        responses={200: shapes.MemberOutput(many=True), **_error_responses(400, 404)},
+        responses={200: shapes.MemberOutput(many=True), **error_responses(400, 404, conflict=CONFLICT_WORDING)},
     )
     @extend_schema(
         methods=["POST"],
         summary="Add members to the group (staff). Other churches' ids are ignored and reported.",
         request=shapes.GroupMembersInput,
-        responses={200: shapes.GroupMembersAddOutput, **_error_responses(400, 403, 404)},
+        responses={200: shapes.GroupMembersAddOutput, **error_responses(400, 403, 404, conflict=CONFLICT_WORDING)},
     )
     @extend_schema(
         methods=["DELETE"],
         summary="Remove members from the group (staff); body as for POST. Same as POST members/remove.",
         request=shapes.GroupMembersInput,
-        responses={200: shapes.GroupMembersRemoveOutput, **_error_responses(400, 403, 404)},
+        responses={200: shapes.GroupMembersRemoveOutput, **error_responses(400, 403, 404, conflict=CONFLICT_WORDING)},
     )
     @action(
         detail=True,
@@ -262,38 +248,40 @@ class GroupViewSet(MemberPageMixin, mixins.ListModelMixin, mixins.RetrieveModelM
             return self._add_members(request, group)
         if request.method == "DELETE":
             return self._remove_members(request, group)
-        self.member_sort = _validated(shapes.MemberSortFilter, request.query_params)["sort"]
+        self.member_sort = validated_input(shapes.MemberSortFilter, request.query_params)["sort"]
         return self.member_page_response(selectors.member_search(church=self.church, group_id=group.pk))
 
     @extend_schema(
         summary="Remove members from the group (staff)",
         request=shapes.GroupMembersInput,
-        responses={200: shapes.GroupMembersRemoveOutput, **_error_responses(400, 403, 404)},
+        responses={200: shapes.GroupMembersRemoveOutput, **error_responses(400, 403, 404, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["post"], url_path="members/remove", roles={"UNSAFE": Role.STAFF})
     def members_remove(self, request, pk=None):
         return self._remove_members(request, self.get_object())
 
     def _add_members(self, request, group):
-        requested = set(_validated(shapes.GroupMembersInput, request.data)["member_ids"])
+        requested = set(validated_input(shapes.GroupMembersInput, request.data)["member_ids"])
         known = selectors.directory_ids_in_church(church=self.church, model=Member, ids=requested)
         added = services.group_members_add(
-            church=self.church, group=group, member_ids=known, acting_user=_acting_user(request)
+            church=self.church, group=group, member_ids=known, acting_user=acting_user(request)
         )
         return Response(
             {"added": added, "already_members": len(known) - added, "unknown_member_ids": sorted(requested - known)}
         )
 
     def _remove_members(self, request, group):
-        requested = set(_validated(shapes.GroupMembersInput, request.data)["member_ids"])
+        requested = set(validated_input(shapes.GroupMembersInput, request.data)["member_ids"])
         removed = services.group_members_remove(
-            church=self.church, group=group, member_ids=requested, acting_user=_acting_user(request)
+            church=self.church, group=group, member_ids=requested, acting_user=acting_user(request)
         )
         return Response({"removed": removed, "not_in_group": len(requested) - removed})
 
 
 @extend_schema_view(
-    retrieve=extend_schema(summary="One member", responses={200: shapes.MemberOutput, **_error_responses(404)}),
+    retrieve=extend_schema(
+        summary="One member", responses={200: shapes.MemberOutput, **error_responses(404, conflict=CONFLICT_WORDING)}
+    ),
 )
 class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     """Members: phones in E.164, consent through the ledger. Viewers read, staff add and edit, admins delete."""
@@ -311,10 +299,10 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     @extend_schema(
         summary="Members, filtered and sorted",
         parameters=[shapes.MemberListFilters],
-        responses={200: shapes.MemberOutput(many=True), **_error_responses(400)},
+        responses={200: shapes.MemberOutput(many=True), **error_responses(400, conflict=CONFLICT_WORDING)},
     )
     def list(self, request):
-        filters = dict(_validated(shapes.MemberListFilters, request.query_params))
+        filters = dict(validated_input(shapes.MemberListFilters, request.query_params))
         self.member_sort = filters.pop("sort")
         unknown = {}
         for key, model, message in (("branch_id", Branch, "Unknown branch."), ("group_id", Group, "Unknown group.")):
@@ -333,14 +321,14 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     @extend_schema(
         summary="Add a member (staff)",
         request=shapes.MemberCreateInput,
-        responses={201: shapes.MemberOutput, **_error_responses(400, 403, 409)},
+        responses={201: shapes.MemberOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
-        data = dict(_validated(shapes.MemberCreateInput, request.data))
+        data = dict(validated_input(shapes.MemberCreateInput, request.data))
         api_key = getattr(request, "api_key", None)
         member = services.member_create(
             church=self.church,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             branch=data.pop("branch_id", None),
             timezone_name=data.pop("timezone", ""),
             source=ConsentEvent.Source.API,
@@ -352,24 +340,24 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     @extend_schema(
         summary="Edit a member (staff; only the fields sent change; group_ids replaces the member's groups)",
         request=shapes.MemberUpdateInput(partial=True),
-        responses={200: shapes.MemberOutput, **_error_responses(400, 403, 404, 409)},
+        responses={200: shapes.MemberOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     def partial_update(self, request, pk=None):
         member = self.get_object()
-        data = dict(_validated(shapes.MemberUpdateInput, request.data, partial=True))
+        data = dict(validated_input(shapes.MemberUpdateInput, request.data, partial=True))
         if "branch_id" in data:
             data["branch"] = data.pop("branch_id")
-        services.member_update(church=self.church, member=member, acting_user=_acting_user(request), **data)
+        services.member_update(church=self.church, member=member, acting_user=acting_user(request), **data)
         return self.member_response(member)
 
     @extend_schema(
         summary="Delete a member (admins), with their memberships and consent history",
         request=None,
-        responses={204: None, **_error_responses(403, 404)},
+        responses={204: None, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
     )
     def destroy(self, request, pk=None):
         member = self.get_object()
-        services.member_delete_many(church=self.church, member_ids=[member.pk], acting_user=_acting_user(request))
+        services.member_delete_many(church=self.church, member_ids=[member.pk], acting_user=acting_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -378,11 +366,11 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         "row does not fail the batch. Keys a row leaves out are left alone; group_ids are added, never removed. "
         "With consent, new and never-consented members become subscribed; opted-out members never are.",
         request=shapes.MemberBulkSchemaInput,
-        responses={200: shapes.MemberBulkOutput, **_error_responses(400, 403, 409)},
+        responses={200: shapes.MemberBulkOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=False, methods=["post"])
     def bulk(self, request):
-        envelope = _validated(shapes.MemberBulkInput, request.data)
+        envelope = validated_input(shapes.MemberBulkInput, request.data)
         row_results: list[dict | None] = []
         valid_rows, positions = [], []
         for index, raw in enumerate(envelope["members"]):
@@ -396,7 +384,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         api_key = getattr(request, "api_key", None)
         outcomes = services.member_bulk_upsert(
             church=self.church,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             rows=valid_rows,
             consent=envelope["consent"],
             source=ConsentEvent.Source.API,
@@ -417,7 +405,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     @extend_schema(
         methods=["GET"],
         summary="The member's consent history, newest first",
-        responses={200: shapes.ConsentOutput(many=True), **_error_responses(404)},
+        responses={200: shapes.ConsentOutput(many=True), **error_responses(404, conflict=CONFLICT_WORDING)},
     )
     @extend_schema(
         methods=["POST"],
@@ -425,7 +413,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         description="An opted-out member can only be re-subscribed by their own action (source web_form); "
         "otherwise the answer is 409 opted_out.",
         request=shapes.ConsentInput,
-        responses={201: shapes.ConsentRecordedOutput, **_error_responses(400, 403, 404, 409)},
+        responses={201: shapes.ConsentRecordedOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["get", "post"], pagination_class=CreatedCursorPagination)
     def consent(self, request, pk=None):
@@ -433,14 +421,14 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         if request.method == "GET":
             page = self.paginate_queryset(selectors.consent_history(church=self.church, member=member))
             return self.get_paginated_response(shapes.ConsentOutput(page, many=True).data)
-        data = _validated(shapes.ConsentInput, request.data)
+        data = validated_input(shapes.ConsentInput, request.data)
         event = services.consent_record(
             church=self.church,
             member=member,
             kind=data["kind"],
             source=data["source"],
             raw_text=data.get("evidence", "").strip(),
-            actor=_acting_user(request),
+            actor=acting_user(request),
             api_key=getattr(request, "api_key", None),
         )
         return Response(
@@ -457,7 +445,7 @@ class _Echo:
     list=extend_schema(summary="Recent CSV imports (staff)", responses=shapes.ImportJobOutput),
     retrieve=extend_schema(
         summary="An import's status, progress and counts (poll it)",
-        responses={200: shapes.ImportJobOutput, **_error_responses(403, 404)},
+        responses={200: shapes.ImportJobOutput, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
     ),
 )
 class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
@@ -478,10 +466,10 @@ class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chur
         "failed. Members are matched by phone: existing ones are updated, new ones created subscribed with the "
         "consent statement; opted-out members stay opted out. Rejected rows are listed in report_url.",
         request={"multipart/form-data": shapes.ImportInput},
-        responses={202: shapes.ImportJobOutput, **_error_responses(400, 403)},
+        responses={202: shapes.ImportJobOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
-        data = _validated(shapes.ImportInput, request.data)
+        data = validated_input(shapes.ImportInput, request.data)
         extras = {}
         for key, model, message in (("group_id", Group, "Unknown group."), ("branch_id", Branch, "Unknown branch.")):
             if key in data:
@@ -493,12 +481,12 @@ class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chur
         # Upload and start together: a refused mapping or consent leaves no half-made job behind.
         with transaction.atomic():
             job = imports.member_import_upload(
-                church=self.church, acting_user=_acting_user(request), file_name=upload.name, data=upload.read()
+                church=self.church, acting_user=acting_user(request), file_name=upload.name, data=upload.read()
             )
             job = imports.member_import_start(
                 church=self.church,
                 job=job,
-                acting_user=_acting_user(request),
+                acting_user=acting_user(request),
                 mapping=data.get("mapping", job.mapping),
                 consent_text=data["consent"],
                 **extras,
@@ -507,7 +495,7 @@ class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chur
 
     @extend_schema(
         summary="The rejected rows of an import as CSV, with row numbers and reasons",
-        responses={(200, "text/csv"): OpenApiTypes.STR, **_error_responses(403, 404)},
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["get"])
     def report(self, request, pk=None):

@@ -17,6 +17,7 @@ from churches.models import Role
 from conversations import selectors, services
 from conversations.models import ConsentReview, Conversation, ConversationMessage
 from koinonia.api.base import ChurchViewSet
+from koinonia.api.helpers import validated_input
 from koinonia.api.pagination import CreatedCursorPagination
 
 ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
@@ -135,12 +136,6 @@ class NoteInput(serializers.Serializer):
     body = serializers.CharField()
 
 
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     """One thread per member. Restricted threads are visible only to owners, admins and the assignee;
     to anyone else they do not exist (404)."""
@@ -185,7 +180,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     )
     def partial_update(self, request, pk=None):
         conversation = self.get_object()
-        data = _validated(ConversationUpdateInput, request.data)
+        data = validated_input(ConversationUpdateInput, request.data)
         kwargs = {key: data[key] for key in ("status", "restricted") if key in data}
         if "assignee_id" in data:
             kwargs["assignee_id"] = data["assignee_id"]
@@ -215,7 +210,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     @action(detail=True, methods=["post"])
     def reply(self, request, pk=None):
         conversation = self.get_object()
-        data = _validated(ReplyInput, request.data)
+        data = validated_input(ReplyInput, request.data)
         upload = None
         if data.get("media") is not None:
             f = data["media"]
@@ -239,7 +234,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     @action(detail=True, methods=["post"])
     def notes(self, request, pk=None):
         conversation = self.get_object()
-        data = _validated(NoteInput, request.data)
+        data = validated_input(NoteInput, request.data)
         note = services.note_add(
             church=request.church, conversation=conversation, acting_user=acting_user(request), body=data["body"]
         )

@@ -6,7 +6,6 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
     extend_schema_view,
@@ -18,6 +17,7 @@ from rest_framework.response import Response
 
 from churches.models import Role
 from koinonia.api.base import ChurchViewSet
+from koinonia.api.helpers import acting_user, error_responses, validated_input
 from messaging import selectors, services
 from messaging.models import Message, MessageTemplate, Recipient
 from messaging.services import MAX_MEDIA
@@ -26,6 +26,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 128
 
 # --- Shapes ---------------------------------------------------------------------------------------
+
+CONFLICT_WORDING = "Conflicts with the current state (already finished, nothing failed, no sending number, duplicate)."
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -163,27 +165,6 @@ class TemplateInput(serializers.Serializer):
 # --- Helpers --------------------------------------------------------------------------------------
 
 
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _acting_user(request):
-    """The staff user behind a session request; API-key requests act as the key (recorded separately)."""
-    return None if getattr(request, "api_key", None) else request.user
-
-
-def _errors(*codes: int) -> dict:
-    descriptions = {
-        400: "Invalid input (error shape; details per field).",
-        403: "The key's role does not allow this.",
-        404: "No such object in this church.",
-        409: "Conflicts with the current state (already finished, nothing failed, no sending number, duplicate).",
-    }
-    return {code: OpenApiResponse(description=descriptions[code]) for code in codes}
-
-
 def _idempotency_key(request) -> str:
     key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
     if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
@@ -229,14 +210,17 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     @extend_schema(
         summary="Messages, newest first",
         parameters=[MessageFilter],
-        responses={200: MessageOutput(many=True), **_errors(400)},
+        responses={200: MessageOutput(many=True), **error_responses(400, conflict=CONFLICT_WORDING)},
     )
     def list(self, request):
-        self.message_status = _validated(MessageFilter, request.query_params).get("status")
+        self.message_status = validated_input(MessageFilter, request.query_params).get("status")
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MessageOutput(page, many=True).data)
 
-    @extend_schema(summary="One message with its counts", responses={200: MessageOutput, **_errors(404)})
+    @extend_schema(
+        summary="One message with its counts",
+        responses={200: MessageOutput, **error_responses(404, conflict=CONFLICT_WORDING)},
+    )
     def retrieve(self, request, pk=None):
         return Response(MessageOutput(self.get_object()).data)
 
@@ -255,17 +239,17 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
             )
         ],
         request=MessageInput,
-        responses={201: MessageOutput, 200: MessageOutput, **_errors(400, 403, 409)},
+        responses={201: MessageOutput, 200: MessageOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
         key = _idempotency_key(request)
         existing = selectors.message_by_idempotency_key(church=self.church, key=key)
         if existing is not None:
             return Response(MessageOutput(existing).data, headers={"Idempotent-Replayed": "true"})
-        data = _validated(MessageInput, request.data)
+        data = validated_input(MessageInput, request.data)
         message = services.message_send(
             church=self.church,
-            author=_acting_user(request),
+            author=acting_user(request),
             api_key=getattr(request, "api_key", None),
             body=data["body"],
             audience=dict(data["audience"]),
@@ -279,7 +263,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         summary="Stop a scheduled or sending message (staff)",
         description="Texts already handed to the carrier can't be recalled; everything still waiting is skipped.",
         request=None,
-        responses={200: MessageOutput, **_errors(403, 404, 409)},
+        responses={200: MessageOutput, **error_responses(403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -287,7 +271,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         message = services.message_cancel(
             church=self.church,
             message_id=message.pk,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             api_key=getattr(request, "api_key", None),
         )
         return Response(MessageOutput(message).data)
@@ -297,7 +281,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         description="Creates a new message (its `resend_of` is this one) to the failed recipients who are "
         "still subscribed.",
         request=None,
-        responses={201: MessageOutput, **_errors(403, 404, 409)},
+        responses={201: MessageOutput, **error_responses(403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["post"], url_path="resend-failed")
     def resend_failed(self, request, pk=None):
@@ -305,7 +289,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         resent = services.message_resend_failed(
             church=self.church,
             message_id=message.pk,
-            author=_acting_user(request),
+            author=acting_user(request),
             api_key=getattr(request, "api_key", None),
         )
         return Response(MessageOutput(resent).data, status=status.HTTP_201_CREATED)
@@ -313,12 +297,12 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     @extend_schema(
         summary="The message's recipients with their delivery status",
         parameters=[RecipientFilter],
-        responses={200: RecipientOutput(many=True), **_errors(400, 404)},
+        responses={200: RecipientOutput(many=True), **error_responses(400, 404, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["get"], pagination_class=RecipientCursorPagination)
     def recipients(self, request, pk=None):
         message = self.get_object()
-        wanted = _validated(RecipientFilter, request.query_params).get("status")
+        wanted = validated_input(RecipientFilter, request.query_params).get("status")
         rows = selectors.recipient_list(church=self.church, message=message, status=wanted).select_related(None)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(RecipientOutput(page, many=True).data)
@@ -329,11 +313,11 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         "UCS-2 and the body with smart quotes and dashes replaced. Refusals `POST /messages` would make "
         "(too long, nobody subscribed...) are reported in `problems`, not as errors.",
         request=MessagePreviewInput,
-        responses={200: MessagePreviewOutput, **_errors(400, 403)},
+        responses={200: MessagePreviewOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
     @action(detail=False, methods=["post"])
     def preview(self, request):
-        data = _validated(MessagePreviewInput, request.data)
+        data = validated_input(MessagePreviewInput, request.data)
         audience = data.get("audience")
         preview = selectors.message_preview(
             church=self.church,
@@ -349,7 +333,9 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
 
 @extend_schema_view(
     list=extend_schema(summary="Message templates, by name", responses=TemplateOutput(many=True)),
-    retrieve=extend_schema(summary="One template", responses={200: TemplateOutput, **_errors(404)}),
+    retrieve=extend_schema(
+        summary="One template", responses={200: TemplateOutput, **error_responses(404, conflict=CONFLICT_WORDING)}
+    ),
 )
 class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
     """Saved texts to start a message from. Viewers read; staff add, edit and delete."""
@@ -367,30 +353,34 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchVi
     @extend_schema(
         summary="Add a template (staff)",
         request=TemplateInput,
-        responses={201: TemplateOutput, **_errors(400, 403, 409)},
+        responses={201: TemplateOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
-        data = _validated(TemplateInput, request.data)
+        data = validated_input(TemplateInput, request.data)
         template = services.template_create(
-            church=self.church, acting_user=_acting_user(request), name=data["name"], body=data["body"]
+            church=self.church, acting_user=acting_user(request), name=data["name"], body=data["body"]
         )
         return Response(TemplateOutput(template).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Edit a template (staff; only the fields sent change)",
         request=TemplateInput(partial=True),
-        responses={200: TemplateOutput, **_errors(400, 403, 404, 409)},
+        responses={200: TemplateOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     def partial_update(self, request, pk=None):
         template = self.get_object()
-        data = _validated(TemplateInput, request.data, partial=True)
+        data = validated_input(TemplateInput, request.data, partial=True)
         template = services.template_update(
-            church=self.church, template=template, acting_user=_acting_user(request), **data
+            church=self.church, template=template, acting_user=acting_user(request), **data
         )
         return Response(TemplateOutput(template).data)
 
-    @extend_schema(summary="Delete a template (staff)", request=None, responses={204: None, **_errors(403, 404)})
+    @extend_schema(
+        summary="Delete a template (staff)",
+        request=None,
+        responses={204: None, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
+    )
     def destroy(self, request, pk=None):
         template = self.get_object()
-        services.template_delete(church=self.church, template=template, acting_user=_acting_user(request))
+        services.template_delete(church=self.church, template=template, acting_user=acting_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

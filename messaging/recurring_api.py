@@ -2,15 +2,18 @@
 delete, and preview a schedule's next send times. Viewers read; staff change. Writes go through
 ``messaging.recurring_services``; times are in the schedule's time zone (the church's)."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from churches.models import Role
 from koinonia.api.base import ChurchViewSet
+from koinonia.api.helpers import acting_user, error_responses, validated_input
 from messaging import recurrence, recurring_selectors, recurring_services
 from messaging.models import RecurringMessage
+
+CONFLICT_WORDING = "Conflicts with its state (e.g. resuming a schedule that has ended)."
 
 
 class CalendarDateField(serializers.DateField):
@@ -121,26 +124,6 @@ class PreviewOutput(serializers.Serializer):
     next_runs = serializers.ListField(child=serializers.CharField(), help_text="ISO 8601 with the local offset.")
 
 
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _acting_user(request):
-    return None if getattr(request, "api_key", None) else request.user
-
-
-def _errors(*codes: int) -> dict:
-    descriptions = {
-        400: "Invalid input (error shape; details per field), including impossible schedules.",
-        403: "The role does not allow this.",
-        404: "No such recurring message in this church.",
-        409: "Conflicts with its state (e.g. resuming a schedule that has ended).",
-    }
-    return {code: OpenApiResponse(description=descriptions[code]) for code in codes}
-
-
 def _service_fields(data: dict) -> dict:
     fields = dict(data)
     if "audience" in fields:
@@ -150,7 +133,10 @@ def _service_fields(data: dict) -> dict:
 
 @extend_schema_view(
     list=extend_schema(summary="Recurring messages, newest first", responses=RecurringOutput(many=True)),
-    retrieve=extend_schema(summary="One recurring message", responses={200: RecurringOutput, **_errors(404)}),
+    retrieve=extend_schema(
+        summary="One recurring message",
+        responses={200: RecurringOutput, **error_responses(404, conflict=CONFLICT_WORDING)},
+    ),
 )
 class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
     """Messages sent on a schedule. Each firing is a normal message (``GET /messages``)."""
@@ -169,13 +155,13 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         description="Impossible schedules (February 30, an end before the start, a rule that never "
         "happens) are refused with a message per field.",
         request=RecurringInput,
-        responses={201: RecurringOutput, **_errors(400, 403)},
+        responses={201: RecurringOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
     def create(self, request):
-        data = _validated(RecurringInput, request.data)
+        data = validated_input(RecurringInput, request.data)
         recurring = recurring_services.recurring_create(
             church=self.church,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             api_key=getattr(request, "api_key", None),
             **_service_fields(data),
         )
@@ -185,40 +171,46 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         summary="Edit a recurring message (staff; only the fields sent change)",
         description="The next send time is worked out again from now.",
         request=RecurringInput(partial=True),
-        responses={200: RecurringOutput, **_errors(400, 403, 404)},
+        responses={200: RecurringOutput, **error_responses(400, 403, 404, conflict=CONFLICT_WORDING)},
     )
     def partial_update(self, request, pk=None):
         recurring = self.get_object()
-        data = _validated(RecurringInput, request.data, partial=True)
+        data = validated_input(RecurringInput, request.data, partial=True)
         recurring = recurring_services.recurring_update(
             church=self.church,
             recurring=recurring,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             api_key=getattr(request, "api_key", None),
             **_service_fields(data),
         )
         return Response(RecurringOutput(recurring).data)
 
     @extend_schema(
-        summary="Delete a recurring message (staff)", request=None, responses={204: None, **_errors(403, 404)}
+        summary="Delete a recurring message (staff)",
+        request=None,
+        responses={204: None, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
     )
     def destroy(self, request, pk=None):
         recurring = self.get_object()
         recurring_services.recurring_delete(
             church=self.church,
             recurring=recurring,
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             api_key=getattr(request, "api_key", None),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="Pause (staff)", request=None, responses={200: RecurringOutput, **_errors(403, 404)})
+    @extend_schema(
+        summary="Pause (staff)",
+        request=None,
+        responses={200: RecurringOutput, **error_responses(403, 404, conflict=CONFLICT_WORDING)},
+    )
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         recurring = recurring_services.recurring_pause(
             church=self.church,
             recurring=self.get_object(),
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             api_key=getattr(request, "api_key", None),
         )
         return Response(RecurringOutput(recurring).data)
@@ -227,14 +219,14 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         summary="Resume from the next send time (staff)",
         description="Times missed while paused are not sent.",
         request=None,
-        responses={200: RecurringOutput, **_errors(403, 404, 409)},
+        responses={200: RecurringOutput, **error_responses(403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         recurring = recurring_services.recurring_resume(
             church=self.church,
             recurring=self.get_object(),
-            acting_user=_acting_user(request),
+            acting_user=acting_user(request),
             api_key=getattr(request, "api_key", None),
         )
         return Response(RecurringOutput(recurring).data)
@@ -242,11 +234,11 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     @extend_schema(
         summary="Preview a schedule's next five send times without saving it (staff)",
         request=ScheduleInput,
-        responses={200: PreviewOutput, **_errors(400, 403)},
+        responses={200: PreviewOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
     @action(detail=False, methods=["post"])
     def preview(self, request):
-        data = dict(_validated(ScheduleInput, request.data))
+        data = dict(validated_input(ScheduleInput, request.data))
         data.setdefault("timezone", self.church.timezone)
         schedule, times = recurring_selectors.schedule_preview(church=self.church, **data)
         return Response(
