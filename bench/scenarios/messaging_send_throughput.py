@@ -115,6 +115,12 @@ def _phase(church, owner, member_ids, *, fake_rate, our_rate, extra_env=None) ->
         "provider_answers": statuses,
         "recipients_retried": retried,
         "counts": message.counts,
+        # CPU per send (cores x seconds / sends): steadier than rates on a shared machine.
+        "cpu_ms_per_send": {
+            name.removesuffix("_cores"): round(cores * total_s / count * 1000, 3)
+            for name, cores in cpu.items()
+            if name.endswith("_cores") and name not in ("machine_cores", "machine_busy_cores", "bench_process_cores")
+        },
         "accepted_per_second": support.per_second(ok_times),
         "cpu": cpu,
     }
@@ -150,6 +156,7 @@ def run() -> dict:
             "429s": phase["provider_answers"].get("429", 0),
             "retried": phase["recipients_retried"],
             "workers_cores": phase["cpu"]["workers_cores"],
+            "worker_cpu_ms/send": phase["cpu_ms_per_send"]["workers"],
             "fake_cores": phase["cpu"]["fake_provider_cores"],
             "pg_cores": phase["cpu"]["postgres_cores"],
             "machine_busy": phase["cpu"]["machine_busy_cores"],
