@@ -3,10 +3,13 @@ the same provider message id. Statuses only move forward (a late "sent" never ov
 "delivered"); the message's counters move in the same transaction."""
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -113,8 +116,82 @@ def receive_status(update: StatusUpdate) -> str:
             event = ProviderEvent.objects.get(provider=update.provider, event_id=update.event_id[:128])
             return _offer_to_listeners(event, update, new_status)
         if outcome == ProviderEvent.Outcome.APPLIED:
-            _transition(recipient, update, new_status)
+            _move_counters(recipient.message_id, _transition(recipient, update, new_status))
         return outcome
+
+
+def accept_status(update: StatusUpdate) -> str:
+    """The webhook path: verify (done by the view), store once, answer. A worker applies stored events
+    in batches (``apply_status_batch``), so a burst of callbacks costs the web tier one insert each
+    and the message's counter row one update per batch instead of one per callback. The events are
+    the durable record: if the task is lost, the sweeper applies them."""
+    try:
+        with transaction.atomic():
+            ProviderEvent.objects.create(
+                provider=update.provider,
+                event_id=update.event_id[:128],
+                event_type=update.event_type[:64],
+                provider_message_id=update.provider_message_id[:64],
+                occurred_at=update.occurred_at,
+                payload=update.payload or {},
+            )
+    except IntegrityError:
+        return "duplicate"
+    transaction.on_commit(_schedule_batch)
+    return "accepted"
+
+
+BATCH_SCHEDULED_KEY = "messaging:status-batch-scheduled"
+
+
+def _schedule_batch() -> None:
+    # One batch task per moment, however many callbacks arrive: the task clears the key when it starts,
+    # so callbacks stored after that schedule the next one.
+    from messaging import tasks
+
+    try:
+        if cache.add(BATCH_SCHEDULED_KEY, 1, timeout=30):
+            tasks.apply_status_events.apply_async(countdown=getattr(settings, "STATUS_BATCH_DELAY_SECONDS", 0.3))
+    except Exception as exc:  # broker or cache down: the event is stored, and the sweeper applies it
+        logger.warning("could not schedule status batch; the sweeper will apply it", extra={"error": repr(exc)})
+
+
+def apply_status_batch(*, limit: int = 500) -> int:
+    """Apply up to ``limit`` stored, not yet examined status events, oldest first, in one transaction:
+    recipients move one by one (each locked), counters move once per message. Events whose send
+    result isn't recorded yet are marked examined and wait for ``apply_pending_events``."""
+    now = timezone.now()
+    deltas: dict[int, Counter] = {}
+    with transaction.atomic():
+        events = list(
+            ProviderEvent.objects.select_for_update(skip_locked=True)
+            .filter(outcome=ProviderEvent.Outcome.PENDING, processed_at__isnull=True)
+            .order_by("occurred_at", "id")[:limit]
+        )
+        updates = [(event, update_from_stored(event)) for event in events]
+        # Lock every recipient the batch touches up front, in id order: two batches (or a batch and
+        # the send path) then always take locks in the same order and cannot deadlock.
+        provider_ids = {update.provider_message_id for _, update in updates if update.provider_message_id}
+        recipients = {
+            r.provider_message_id: r
+            for r in Recipient.objects.select_for_update().filter(provider_message_id__in=provider_ids).order_by("id")
+        }
+        for event, update in updates:
+            new_status = map_status(update)
+            recipient = recipients.get(update.provider_message_id)
+            if recipient is None:
+                if _offer_to_listeners(event, update, new_status) == "pending":
+                    ProviderEvent.objects.filter(pk=event.pk).update(processed_at=now, detail="waiting for send result")
+                continue
+            outcome = _outcome_for(recipient, new_status)
+            ProviderEvent.objects.filter(pk=event.pk).update(
+                outcome=outcome, processed_at=now, detail=f"recipient {recipient.pk}"
+            )
+            if outcome == ProviderEvent.Outcome.APPLIED:
+                deltas.setdefault(recipient.message_id, Counter()).update(_transition(recipient, update, new_status))
+        for message_id in sorted(deltas):  # a fixed order: concurrent batches never deadlock on messages
+            _move_counters(message_id, deltas[message_id])
+    return len(events)
 
 
 def _locked_recipient(update: StatusUpdate) -> Recipient | None:
@@ -140,8 +217,9 @@ def _offer_to_listeners(event: ProviderEvent, update: StatusUpdate, new_status: 
     return "pending"
 
 
-def _transition(recipient: Recipient, update: StatusUpdate, new_status: str) -> None:
-    """Move the recipient forward and the message's counters with it (counters last: see above)."""
+def _transition(recipient: Recipient, update: StatusUpdate, new_status: str) -> dict[str, int]:
+    """Move the recipient forward; returns the counter deltas for its message (the caller applies
+    them last, so the message row's lock is held as briefly as possible)."""
     old_status = recipient.status
     recipient.status = new_status
     recipient.last_event_at = update.occurred_at or timezone.now()
@@ -156,12 +234,18 @@ def _transition(recipient: Recipient, update: StatusUpdate, new_status: str) -> 
         recipient.error_reason = reason if update.error_code else (update.error_detail or "Not delivered.")
         fields += ["failed_at", "error_code", "error_reason"]
     recipient.save(update_fields=fields)
-    moves = {COUNTER[old_status]: F(COUNTER[old_status]) - 1}
-    moves[COUNTER[new_status]] = F(COUNTER[new_status]) + 1
+    deltas = Counter({COUNTER[old_status]: -1})
+    deltas[COUNTER[new_status]] += 1
     if (update.provider, update.provider_status) in NOT_BILLED and recipient.segments:
-        moves["segments_sent"] = F("segments_sent") - recipient.segments
+        deltas["segments_sent"] -= recipient.segments
         _unbill(recipient)
-    Message.objects.filter(pk=recipient.message_id).update(**moves)
+    return dict(deltas)
+
+
+def _move_counters(message_id: int, deltas: dict[str, int]) -> None:
+    changes = {field: F(field) + delta for field, delta in deltas.items() if delta}
+    if changes:
+        Message.objects.filter(pk=message_id).update(**changes)
 
 
 @transaction.atomic
@@ -176,7 +260,7 @@ def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
         outcome=outcome, processed_at=timezone.now(), detail=f"recipient {recipient.pk}"
     )
     if outcome == ProviderEvent.Outcome.APPLIED:
-        _transition(recipient, update, new_status)
+        _move_counters(recipient.message_id, _transition(recipient, update, new_status))
     return outcome
 
 
@@ -196,7 +280,9 @@ def _unbill(recipient: Recipient) -> None:
 
 
 def apply_pending_events(*, provider_message_ids: Iterable[str] | None = None, older_than=None) -> int:
-    """Apply stored events that arrived before their send result, oldest first."""
+    """Apply stored events that arrived before their send result, oldest first. Each event is locked
+    (SKIP LOCKED) before its recipient, the same order as the batch path, and one a batch is already
+    applying is left to it."""
     events = ProviderEvent.objects.filter(outcome=ProviderEvent.Outcome.PENDING)
     if provider_message_ids is not None:
         ids = [i for i in provider_message_ids if i]
@@ -206,10 +292,15 @@ def apply_pending_events(*, provider_message_ids: Iterable[str] | None = None, o
     if older_than is not None:
         events = events.filter(received_at__lt=older_than)
     applied = 0
-    for event in events.order_by("occurred_at", "id")[:5000]:
-        update = update_from_stored(event)
-        if apply_event(event, update) != "pending":
-            applied += 1
+    for pk in list(events.order_by("occurred_at", "id").values_list("pk", flat=True)[:5000]):
+        with transaction.atomic():
+            event = (
+                ProviderEvent.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, outcome=ProviderEvent.Outcome.PENDING)
+                .first()
+            )
+            if event is not None and apply_event(event, update_from_stored(event)) != "pending":
+                applied += 1
     return applied
 
 

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging import pipeline, services
-from messaging.delivery import apply_pending_events, receive_status
+from messaging.delivery import BATCH_SCHEDULED_KEY, apply_pending_events, apply_status_batch, receive_status
 from messaging.models import Message, ProviderEvent, Recipient
 from messaging.webhooks import parse_status
 
@@ -41,6 +41,18 @@ def send_message(message_id: int) -> str:
     if state == "more":  # time budget spent: yield the worker, carry on in a fresh task
         send_message.delay(message_id)
     return state
+
+
+@shared_task(acks_late=True)
+def apply_status_events() -> int:
+    """Apply stored delivery callbacks in batches until none are waiting (queue ``webhooks``)."""
+    from django.core.cache import cache
+
+    cache.delete(BATCH_SCHEDULED_KEY)
+    applied = 0
+    while batch := apply_status_batch():
+        applied += batch
+    return applied
 
 
 @shared_task

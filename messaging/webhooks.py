@@ -12,7 +12,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from messaging.delivery import StatusUpdate, parse_time, receive_status
+from messaging.delivery import StatusUpdate, accept_status, parse_time
 from messaging.webhook_signatures import SignatureError, verify_telnyx, verify_twilio
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def telnyx_webhook(request):
             update = parse_status("telnyx", payload)
         except (KeyError, TypeError, IndexError, AttributeError):
             return _error(400, "malformed_payload", "Not a Telnyx message event.")
-        return JsonResponse({"received": True, "outcome": receive_status(update)})
+        return JsonResponse({"received": True, "outcome": accept_status(update)})
     handler = _handlers.get(event_type)
     if handler is None:
         return JsonResponse({"received": True, "outcome": "ignored"})
@@ -141,7 +141,7 @@ def twilio_status_webhook(request):
         update = parse_status("twilio", payload)
     except KeyError:
         return _error(400, "malformed_payload", "Not a Twilio status callback.")
-    receive_status(update)
+    accept_status(update)
     return HttpResponse(status=204)
 
 

@@ -221,6 +221,7 @@ CELERY_TASK_ROUTES = {
     "messaging.tasks.send_*": {"queue": "sends"},
     "messaging.tasks.dispatch_*": {"queue": "sends"},
     "*.tasks.process_webhook*": {"queue": "webhooks"},
+    "messaging.tasks.apply_status_events": {"queue": "webhooks"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

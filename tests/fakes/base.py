@@ -84,6 +84,9 @@ RESET_CONNECTION = _Reset()
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs, so client connection pools are exercised
+    # Headers and body go out as separate writes; without TCP_NODELAY every keep-alive request waits
+    # ~40 ms for Nagle's algorithm and delayed ACKs, which no real provider adds.
+    disable_nagle_algorithm = True
     owner: LocalHttpServer
 
     def _dispatch(self) -> None:
