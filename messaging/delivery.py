@@ -10,11 +10,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from koinonia.bulk import bulk_update_rows
 from koinonia.hooks import segments_sent
 from messaging.models import Message, ProviderEvent, Recipient
 from messaging.providers import get_provider
@@ -97,20 +98,20 @@ def receive_status(update: StatusUpdate) -> str:
     with transaction.atomic():
         recipient = _locked_recipient(update)
         outcome = _outcome_for(recipient, new_status)
-        try:
-            with transaction.atomic():
-                ProviderEvent.objects.create(
-                    provider=update.provider,
-                    event_id=update.event_id[:128],
-                    event_type=update.event_type[:64],
-                    provider_message_id=update.provider_message_id[:64],
-                    occurred_at=update.occurred_at,
-                    payload=update.payload or {},
-                    outcome=outcome if recipient is not None else ProviderEvent.Outcome.PENDING,
-                    processed_at=timezone.now() if recipient is not None else None,
-                    detail=f"recipient {recipient.pk}" if recipient is not None else "",
-                )
-        except IntegrityError:
+        stored = _insert_once(
+            ProviderEvent(
+                provider=update.provider,
+                event_id=update.event_id[:128],
+                event_type=update.event_type[:64],
+                provider_message_id=update.provider_message_id[:64],
+                occurred_at=update.occurred_at,
+                payload=update.payload or {},
+                outcome=outcome if recipient is not None else ProviderEvent.Outcome.PENDING,
+                processed_at=timezone.now() if recipient is not None else None,
+                detail=f"recipient {recipient.pk}" if recipient is not None else "",
+            )
+        )
+        if not stored:
             return "duplicate"
         if recipient is None:
             event = ProviderEvent.objects.get(provider=update.provider, event_id=update.event_id[:128])
@@ -125,20 +126,35 @@ def accept_status(update: StatusUpdate) -> str:
     in batches (``apply_status_batch``), so a burst of callbacks costs the web tier one insert each
     and the message's counter row one update per batch instead of one per callback. The events are
     the durable record: if the task is lost, the sweeper applies them."""
-    try:
-        with transaction.atomic():
-            ProviderEvent.objects.create(
-                provider=update.provider,
-                event_id=update.event_id[:128],
-                event_type=update.event_type[:64],
-                provider_message_id=update.provider_message_id[:64],
-                occurred_at=update.occurred_at,
-                payload=update.payload or {},
-            )
-    except IntegrityError:
+    event = ProviderEvent(
+        provider=update.provider,
+        event_id=update.event_id[:128],
+        event_type=update.event_type[:64],
+        provider_message_id=update.provider_message_id[:64],
+        occurred_at=update.occurred_at,
+        payload=update.payload or {},
+    )
+    if not _insert_once(event):
         return "duplicate"
     transaction.on_commit(_schedule_batch)
     return "accepted"
+
+
+def _insert_once(event: ProviderEvent) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: one statement (no savepoint, no error to catch on a duplicate),
+    which is most of what a callback costs us. True when the event is new."""
+    fields = [f for f in ProviderEvent._meta.concrete_fields if not f.primary_key]
+    connection = connections[router.db_for_write(ProviderEvent)]
+    qn = connection.ops.quote_name
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {qn(ProviderEvent._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({qn('provider')}, {qn('event_id')}) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.rowcount == 1
 
 
 BATCH_SCHEDULED_KEY = "messaging:status-batch-scheduled"
@@ -157,9 +173,10 @@ def _schedule_batch() -> None:
 
 
 def apply_status_batch(*, limit: int = 500) -> int:
-    """Apply up to ``limit`` stored, not yet examined status events, oldest first, in one transaction:
-    recipients move one by one (each locked), counters move once per message. Events whose send
-    result isn't recorded yet are marked examined and wait for ``apply_pending_events``."""
+    """Apply up to ``limit`` stored, not yet examined status events, oldest first, in one transaction
+    and a fixed number of statements: the events and their recipients are locked, recipients move in
+    memory, then one UPDATE writes every recipient, one every event, and one per message its counters.
+    Events whose send result isn't recorded yet are marked examined and wait for ``apply_pending_events``."""
     now = timezone.now()
     deltas: dict[int, Counter] = {}
     with transaction.atomic():
@@ -176,19 +193,25 @@ def apply_status_batch(*, limit: int = 500) -> int:
             r.provider_message_id: r
             for r in Recipient.objects.select_for_update().filter(provider_message_id__in=provider_ids).order_by("id")
         }
+        moved: dict[int, Recipient] = {}
+        examined: list[ProviderEvent] = []
         for event, update in updates:
             new_status = map_status(update)
             recipient = recipients.get(update.provider_message_id)
             if recipient is None:
                 if _offer_to_listeners(event, update, new_status) == "pending":
-                    ProviderEvent.objects.filter(pk=event.pk).update(processed_at=now, detail="waiting for send result")
+                    event.processed_at, event.detail = now, "waiting for send result"
+                    examined.append(event)
                 continue
-            outcome = _outcome_for(recipient, new_status)
-            ProviderEvent.objects.filter(pk=event.pk).update(
-                outcome=outcome, processed_at=now, detail=f"recipient {recipient.pk}"
-            )
-            if outcome == ProviderEvent.Outcome.APPLIED:
-                deltas.setdefault(recipient.message_id, Counter()).update(_transition(recipient, update, new_status))
+            event.outcome = _outcome_for(recipient, new_status)
+            event.processed_at, event.detail = now, f"recipient {recipient.pk}"
+            examined.append(event)
+            if event.outcome == ProviderEvent.Outcome.APPLIED:
+                step = _transition(recipient, update, new_status, save=False)
+                deltas.setdefault(recipient.message_id, Counter()).update(step)
+                moved[recipient.pk] = recipient
+        bulk_update_rows(Recipient.objects.all(), list(moved.values()), TRANSITION_FIELDS)
+        bulk_update_rows(ProviderEvent.objects.all(), examined, ["outcome", "processed_at", "detail"])
         for message_id in sorted(deltas):  # a fixed order: concurrent batches never deadlock on messages
             _move_counters(message_id, deltas[message_id])
     return len(events)
@@ -217,9 +240,14 @@ def _offer_to_listeners(event: ProviderEvent, update: StatusUpdate, new_status: 
     return "pending"
 
 
-def _transition(recipient: Recipient, update: StatusUpdate, new_status: str) -> dict[str, int]:
-    """Move the recipient forward; returns the counter deltas for its message (the caller applies
-    them last, so the message row's lock is held as briefly as possible)."""
+# Every field _transition may change: a batch writes them all in one statement.
+TRANSITION_FIELDS = ["status", "last_event_at", "delivered_at", "failed_at", "error_code", "error_reason"]
+
+
+def _transition(recipient: Recipient, update: StatusUpdate, new_status: str, *, save: bool = True) -> dict[str, int]:
+    """Move the recipient forward (saved unless the caller writes it with others); returns the counter
+    deltas for its message (the caller applies them last, so the message row's lock is held as
+    briefly as possible)."""
     old_status = recipient.status
     recipient.status = new_status
     recipient.last_event_at = update.occurred_at or timezone.now()
@@ -233,7 +261,8 @@ def _transition(recipient: Recipient, update: StatusUpdate, new_status: str) -> 
         reason = get_provider(update.provider).describe_error(update.error_code, update.error_detail)
         recipient.error_reason = reason if update.error_code else (update.error_detail or "Not delivered.")
         fields += ["failed_at", "error_code", "error_reason"]
-    recipient.save(update_fields=fields)
+    if save:
+        recipient.save(update_fields=fields)
     deltas = Counter({COUNTER[old_status]: -1})
     deltas[COUNTER[new_status]] += 1
     if (update.provider, update.provider_status) in NOT_BILLED and recipient.segments:

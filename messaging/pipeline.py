@@ -21,6 +21,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from churches.models import Church, Member, SmsStatus
+from koinonia.bulk import bulk_update_rows
 from koinonia.hooks import segments_sent
 from messaging import ratelimit
 from messaging.audience import budget_branch_id
@@ -306,7 +307,8 @@ def record_outcomes(*, message: Message, lease: datetime, outcomes: Iterable[Out
     segments_total = sum(o.segments for o in by_status["sent"])
     with transaction.atomic():
         owned = Recipient.objects.filter(claimed_until=lease, status=Recipient.Status.SENDING)
-        updated = owned.bulk_update(
+        updated = bulk_update_rows(
+            owned,
             objs,
             [
                 "status",
