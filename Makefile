@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 
 ## make run: migrate, load the demo church, and run web + worker + beat (Ctrl-C stops all).
 run: install
-	mkdir -p var/celery-broker/processed var/media
+	mkdir -p var/celery-broker/processed var/celery-broker/control var/media
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(BIN)/honcho -f Procfile.dev start
