@@ -12,6 +12,7 @@ from messaging.models import SenderNumber
 from messaging.providers import NumberUnavailable, get_provider
 from tests.fakes.base import RecordingReceiver
 from tests.fakes.telnyx import TEST_API_KEY, TEST_PROFILE_ID
+from tests.messaging.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +178,19 @@ def test_console_provider_provisions_offline(world):
     assert number.status == SenderNumber.Status.ACTIVE and number.provider == "console"
     state = get_provider("console").inspect_number(phone_number=number.phone_number)
     assert state.exists and state.active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_number_order_complete_reaches_the_live_endpoint(postgres_only, world, telnyx, live_server, settings):
+    """The whole trip on PostgreSQL: the fake posts the signed event to our running server itself."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    telnyx.set_profile_webhook(f"{live_server.url}/hooks/telnyx/")
+    number = numbers.number_order(church=world.church, phone_number="+13125550142")
+    assert number.status == SenderNumber.Status.PENDING
+    telnyx.wait_for_webhooks()
+    assert [d.status for d in telnyx.webhook_deliveries] == [200]
+    wait_until(
+        lambda: SenderNumber.objects.get(pk=number.pk).status == SenderNumber.Status.ACTIVE,
+        timeout=5,
+        what="the number to become active",
+    )
