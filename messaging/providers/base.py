@@ -11,6 +11,7 @@ Numbers: :meth:`SmsProvider.search_numbers` / :meth:`~SmsProvider.order_number` 
 number that drifted. Their failures raise :class:`NumberError`, whose ``reason`` is shown to staff as is.
 """
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,22 @@ class NumberError(Exception):
 
 class NumberUnavailable(NumberError):
     """The number was taken (or is no longer offered) between the search and the order."""
+
+
+def reads_number_answer(method):
+    """For provider number methods: an answer missing the fields we read becomes a NumberError with a plain
+    reason, instead of a KeyError surfacing as a server error on the settings page."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise NumberError(
+                f"{self.name.title()}'s answer could not be read; try again later or ask support."
+            ) from exc
+
+    return wrapper
 
 
 class SmsProvider(ABC):

@@ -15,6 +15,7 @@ from messaging.providers.base import (
     NumberUnavailable,
     Reason,
     SendResult,
+    reads_number_answer,
 )
 from messaging.providers.http import HttpSmsProvider, ProviderRequest
 
@@ -126,6 +127,7 @@ class TelnyxProvider(HttpSmsProvider):
     def expected_messaging_profile_id(self) -> str | None:
         return settings.TELNYX_MESSAGING_PROFILE_ID or None
 
+    @reads_number_answer
     def search_numbers(self, *, area_code: str, limit: int = 10) -> list[AvailableNumber]:
         answer = self._api(
             "GET",
@@ -150,6 +152,7 @@ class TelnyxProvider(HttpSmsProvider):
             )
         return numbers
 
+    @reads_number_answer
     def order_number(self, *, phone_number: str) -> NumberOrder:
         body: dict[str, Any] = {"phone_numbers": [{"phone_number": phone_number}]}
         if settings.TELNYX_MESSAGING_PROFILE_ID:  # assigned at purchase, so texts work once the order completes
@@ -166,6 +169,7 @@ class TelnyxProvider(HttpSmsProvider):
             raise
         return number_order_from(answer["data"])
 
+    @reads_number_answer
     def inspect_number(self, *, phone_number: str, provider_number_id: str = "") -> NumberState:
         number = self._find_number(phone_number, provider_number_id)
         if number is None:

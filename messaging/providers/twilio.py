@@ -15,6 +15,7 @@ from messaging.providers.base import (
     NumberUnavailable,
     Reason,
     SendResult,
+    reads_number_answer,
 )
 from messaging.providers.http import HttpSmsProvider, ProviderRequest
 
@@ -109,6 +110,7 @@ class TwilioProvider(HttpSmsProvider):
     def _status_url(self) -> str:
         return settings.PUBLIC_BASE_URL + reverse("hook_twilio_status")
 
+    @reads_number_answer
     def search_numbers(self, *, area_code: str, limit: int = 10) -> list[AvailableNumber]:
         answer = self._api(
             "GET",
@@ -123,6 +125,7 @@ class TwilioProvider(HttpSmsProvider):
             for item in answer.get("available_phone_numbers") or []
         ][:limit]
 
+    @reads_number_answer
     def order_number(self, *, phone_number: str) -> NumberOrder:
         try:
             answer = self._api(
@@ -146,6 +149,7 @@ class TwilioProvider(HttpSmsProvider):
             provider_number_id=answer["sid"],
         )
 
+    @reads_number_answer
     def inspect_number(self, *, phone_number: str, provider_number_id: str = "") -> NumberState:
         # By number rather than by SID: a released SID answers 404, a number re-bought gets a new SID.
         answer = self._api(

@@ -194,3 +194,26 @@ def test_number_order_complete_reaches_the_live_endpoint(postgres_only, world, t
         timeout=5,
         what="the number to become active",
     )
+
+
+def test_telnyx_instant_order_is_active_at_once(world, telnyx):
+    telnyx.order_mode = "instant"
+    number = numbers.number_order(church=world.church, phone_number="+13125550142")
+    assert number.status == SenderNumber.Status.ACTIVE and number.last_verified_at is not None
+    assert telnyx.number("+13125550142").messaging_profile_id == TEST_PROFILE_ID
+
+
+def test_unreadable_provider_answer_is_a_plain_error(world, telnyx, settings, receiver):
+    settings.TELNYX_API_BASE = receiver.base_url  # answers 200 with an empty body
+    with pytest.raises(BusinessRuleError, match="answer could not be read"):
+        numbers.number_search(church=world.church, area_code="312")
+
+
+def test_fake_twilio_unknown_number_is_a_twilio_404(twilio):
+    from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+
+    response = requests.get(
+        f"{twilio.base_url}/2010-04-01/Accounts/{TEST_ACCOUNT_SID}/IncomingPhoneNumbers/PNnope.json",
+        auth=(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN),
+    )
+    assert response.status_code == 404 and response.json()["code"] == 20404
