@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from churches.models import Church, Role, StaffMembership, User
 from churches.services import audit_record
+from messaging import numbers
 from messaging.models import NumberCheck, SenderNumber
 from messaging.providers import NumberError, NumberState, SmsProvider, get_provider
 
@@ -197,7 +198,20 @@ def sender_number_check(*, sender_id: int, acting_user: User | None = None) -> N
     sender = SenderNumber.objects.filter(pk=sender_id).exclude(status=SenderNumber.Status.RELEASED).first()
     if sender is None:
         return None
-    report = inspect_and_repair(sender)
+    if sender.status == SenderNumber.Status.PENDING:
+        # An overdue order whose completion webhook was lost: settle it first, as the webhook would have.
+        numbers.number_order_refresh(sender=sender)
+        sender.refresh_from_db()
+    if (
+        sender.status == SenderNumber.Status.NEEDS_ATTENTION
+        and sender.provider_order_id
+        and not sender.last_verified_at
+    ):
+        # The purchase itself failed: there is no number to inspect, and the order's reason is the news.
+        problem = Problem("order_failed", sender.status_detail, fatal=True)
+        report = CheckReport(problems=[problem.text], unresolved=[problem])
+    else:
+        report = inspect_and_repair(sender)
     now = timezone.now()
     alert = False
     with transaction.atomic():

@@ -18,7 +18,7 @@ from churches.phones import InvalidPhone, parse_phone
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import SenderNumber
-from messaging.providers import AvailableNumber, NumberError, NumberUnavailable, get_provider
+from messaging.providers import AvailableNumber, NumberError, NumberOrder, NumberUnavailable, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +150,7 @@ def number_order(
 
 
 def handle_number_order_complete(provider: str, payload: dict) -> None:
-    """Telnyx ``number_order.complete``: a PENDING number becomes ACTIVE (or NEEDS_ATTENTION if the purchase
-    failed). Only PENDING rows move, so a duplicate or replayed event changes nothing."""
+    """Telnyx ``number_order.complete`` webhook → :func:`number_order_apply`."""
     from messaging.providers.telnyx import number_order_from
 
     try:
@@ -160,6 +159,28 @@ def handle_number_order_complete(provider: str, payload: dict) -> None:
         raise BadRequest("Not a number order event.") from exc
     if not order.order_id:
         raise BadRequest("Not a number order event.")
+    number_order_apply(order=order, provider_name=provider)
+
+
+def number_order_refresh(*, sender: SenderNumber) -> None:
+    """Ask the provider how a PENDING number's order went, for when its webhook never arrived (the
+    periodic check calls this once the order is overdue). Provider errors leave the number PENDING."""
+    if sender.status != SenderNumber.Status.PENDING or not sender.provider_order_id:
+        return
+    try:
+        order = get_provider(sender.provider).number_order_status(order_id=sender.provider_order_id)
+    except NumberError as exc:
+        logger.warning("could not read a number order", extra={"sender_id": sender.pk, "reason": exc.reason})
+        return
+    number_order_apply(order=order, provider_name=sender.provider)
+
+
+def number_order_apply(*, order: NumberOrder, provider_name: str) -> None:
+    """A finished order moves its PENDING number to ACTIVE (or NEEDS_ATTENTION if the purchase failed).
+    Only PENDING rows move, so a duplicate webhook, a replay or a late refresh changes nothing."""
+    if order.status == "pending":
+        return
+    label = provider_name.title()
     with transaction.atomic():
         numbers = SenderNumber.objects.select_for_update().filter(
             provider_order_id=order.order_id, status=SenderNumber.Status.PENDING
@@ -170,14 +191,11 @@ def handle_number_order_complete(provider: str, payload: dict) -> None:
                 number.status_detail = ""
                 number.last_verified_at = timezone.now()
                 number.provider_number_id = order.provider_number_id or number.provider_number_id
-            elif order.status == "failure":
+            else:
                 number.status = SenderNumber.Status.NEEDS_ATTENTION
                 number.status_detail = (
-                    f"{provider.title()} could not complete the purchase of {number.phone_number}; "
-                    "order another number."
+                    f"{label} could not complete the purchase of {number.phone_number}; order another number."
                 )
-            else:
-                continue
             number.save(update_fields=["status", "status_detail", "last_verified_at", "provider_number_id"])
             audit_record(
                 church_id=number.church_id,

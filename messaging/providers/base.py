@@ -212,6 +212,10 @@ class SmsProvider(ABC):
         """Buy ``phone_number`` and point it at our messaging profile / webhook as part of the purchase."""
         raise NumberError(f"Buying numbers through {self.name} isn't supported.")
 
+    def number_order_status(self, *, order_id: str) -> NumberOrder:
+        """An earlier order as the provider sees it now (for orders whose completion webhook was lost)."""
+        raise NumberError(f"Reading number orders through {self.name} isn't supported.")
+
     def inspect_number(self, *, phone_number: str, provider_number_id: str = "") -> NumberState:
         """The number's current state on the provider (``exists=False`` when it is gone)."""
         raise NumberError(f"Checking numbers through {self.name} isn't supported.")

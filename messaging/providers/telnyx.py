@@ -170,6 +170,11 @@ class TelnyxProvider(HttpSmsProvider):
         return number_order_from(answer["data"])
 
     @reads_number_answer
+    def number_order_status(self, *, order_id: str) -> NumberOrder:
+        answer = self._api("GET", f"/v2/number_orders/{order_id}", doing="reading the number order")
+        return number_order_from(answer["data"])
+
+    @reads_number_answer
     def inspect_number(self, *, phone_number: str, provider_number_id: str = "") -> NumberState:
         number = self._find_number(phone_number, provider_number_id)
         if number is None:

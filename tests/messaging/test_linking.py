@@ -5,12 +5,14 @@ problem comes back after being fixed); every check is recorded; one bad number d
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from churches.models import AuditLog
 from messaging import linking, tasks
 from messaging.models import NumberCheck, SenderNumber
 from messaging.providers.console import console_release_number
 from tests.factories import UserFactory
+from tests.fakes.base import RecordingReceiver
 from tests.fakes.numbers import DRIFTED_WEBHOOK_URL
 from tests.fakes.telnyx import TEST_PROFILE_ID
 
@@ -203,3 +205,28 @@ def test_admin_searches_and_orders_a_number_for_a_church(support, world):
     number = SenderNumber.objects.get(phone_number="+13125550100")
     assert number.church == world.church and number.status == SenderNumber.Status.ACTIVE
     assert AuditLog.objects.filter(action="sender_number.ordered", target_id=str(number.pk)).exists()
+
+
+@pytest.mark.parametrize("outcome", ["success", "failure"])
+def test_overdue_pending_order_is_settled_by_the_check(world, telnyx, outcome, django_capture_on_commit_callbacks):
+    """The number_order.complete webhook never reached us: the periodic check asks for the order."""
+    from messaging import numbers
+
+    telnyx.order_outcome = outcome
+    with RecordingReceiver() as lost:  # the webhook goes somewhere that isn't us
+        telnyx.number_order_webhook_url = lost.url("/")
+        number = numbers.number_order(church=world.church, phone_number=NUMBER)
+        lost.wait_for(1)
+    telnyx.set_profile_webhook(TELNYX_HOOK)
+    SenderNumber.objects.filter(pk=number.pk).update(created_at=timezone.now() - linking.PENDING_GRACE * 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.check_sender_numbers()
+    number.refresh_from_db()
+    check = NumberCheck.objects.get(sender=number)
+    if outcome == "success":
+        assert number.status == SenderNumber.Status.ACTIVE and check.outcome == "ok"
+        assert mail.outbox == []
+    else:
+        assert number.status == SenderNumber.Status.NEEDS_ATTENTION and check.outcome == "failed"
+        assert "could not complete the purchase" in number.status_detail
+        assert len(mail.outbox) == 1
