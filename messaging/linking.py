@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 # A Telnyx order normally completes within a minute; a number still PENDING after this lost its
 # number_order.complete webhook, and the periodic check finds out whether the purchase went through.
 PENDING_GRACE = timedelta(minutes=10)
+# Hourly checks add ~8,800 rows per number a year; three months is plenty to see what happened.
+CHECK_RETENTION = timedelta(days=90)
 
 
 @dataclass
@@ -267,6 +269,13 @@ def sender_numbers_due(*, now=None) -> list[int]:
         .order_by("id")
         .values_list("pk", flat=True)
     )
+
+
+def number_checks_prune(*, now=None) -> int:
+    """Forget checks older than CHECK_RETENTION (one DELETE; runs with each periodic sweep)."""
+    cutoff = (now or timezone.now()) - CHECK_RETENTION
+    deleted, _ = NumberCheck.objects.filter(checked_at__lt=cutoff).delete()
+    return deleted
 
 
 def owner_emails(*, church: Church) -> list[str]:

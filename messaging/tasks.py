@@ -167,6 +167,7 @@ def check_sender_numbers() -> dict:
             if check is not None:
                 stats["checked"] += 1
                 stats["failed"] += check.outcome == "failed"
+        stats["pruned"] = linking.number_checks_prune()
     finally:
         cache.delete(lock_key)
     if stats["failed"] or stats["errors"]:

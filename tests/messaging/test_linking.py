@@ -135,7 +135,7 @@ def test_provider_outage_records_a_failed_check_but_leaves_the_number_alone(teln
 def test_one_broken_number_does_not_stop_the_others(world, telnyx_number):
     broken = SenderNumber.objects.create(church=world.church, phone_number="+13125550199", provider="nonexistent")
     stats = tasks.check_sender_numbers()
-    assert stats == {"checked": 1, "failed": 0, "errors": 1}
+    assert stats == {"checked": 1, "failed": 0, "errors": 1, "pruned": 0}
     assert NumberCheck.objects.filter(sender=telnyx_number).count() == 1
     assert not NumberCheck.objects.filter(sender=broken).exists()
 
@@ -230,3 +230,10 @@ def test_overdue_pending_order_is_settled_by_the_check(world, telnyx, outcome, d
         assert number.status == SenderNumber.Status.NEEDS_ATTENTION and check.outcome == "failed"
         assert "could not complete the purchase" in number.status_detail
         assert len(mail.outbox) == 1
+
+
+def test_old_checks_are_pruned(telnyx_number):
+    old = run_check(telnyx_number)
+    NumberCheck.objects.filter(pk=old.pk).update(checked_at=timezone.now() - linking.CHECK_RETENTION * 2)
+    assert tasks.check_sender_numbers()["pruned"] == 1
+    assert NumberCheck.objects.filter(sender=telnyx_number).count() == 1
