@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("koinonia.api.urls")),
     path("hooks/", include("koinonia.hook_urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("settings/numbers/", include("messaging.number_urls")),
     path("", include("churches.urls")),
     path("messages/", include("messaging.urls")),
     path("inbox/", include("conversations.urls")),

@@ -3,17 +3,21 @@ cancel and resend-to-failed actions that go through the services and are audited
 provider events (read-only; phones are never listed)."""
 
 import json
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
-from django.utils.html import format_html
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
+from churches.models import Church
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
-from messaging import services
-from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
+from messaging import linking, numbers, services
+from messaging.models import Message, NumberCheck, ProviderEvent, Recipient, SenderNumber
 
 PROVIDER_TEST_PREFIX = "+1555"  # provider test numbers aren't valid for libphonenumber (as in sender_number_add)
 
@@ -45,15 +49,115 @@ class SenderNumberForm(forms.ModelForm):
         return data  # the model's uniqueness check then runs on the normalized number
 
 
+class NumberProvisionForm(forms.Form):
+    church = forms.ModelChoiceField(queryset=Church.objects.order_by("name"))
+    area_code = forms.CharField(max_length=8, help_text="Three digits, e.g. 312.")
+    phone_number = forms.CharField(
+        max_length=20, required=False, help_text="Leave empty to search; fill in (from the results) to order."
+    )
+
+
 @admin.register(SenderNumber)
 class SenderNumberAdmin(admin.ModelAdmin):
     form = SenderNumberForm
-    list_display = ["phone_number", "church", "provider", "status", "is_default", "campaign_id", "last_verified_at"]
+    list_display = [
+        "phone_number",
+        "church",
+        "provider",
+        "status",
+        "short_status_detail",
+        "is_default",
+        "campaign_id",
+        "last_verified_at",
+    ]
     list_filter = ["status", "provider", "is_default"]
     search_fields = ["phone_number", "church__name", "church__slug"]
     list_select_related = ["church"]
     autocomplete_fields = ["church"]
-    readonly_fields = ["last_verified_at", "created_at"]
+    readonly_fields = ["last_verified_at", "provider_order_id", "alerted_problems", "created_at", "recent_checks"]
+    actions = ["run_linking_recovery"]
+    change_list_template = "admin/messaging/sendernumber/change_list.html"
+
+    @admin.display(description="Problem")
+    def short_status_detail(self, obj):
+        return (obj.status_detail[:80] + "…") if len(obj.status_detail) > 80 else obj.status_detail
+
+    @admin.display(description="Recent checks")
+    def recent_checks(self, obj):
+        # Read-only history, not an inline: an inline formset would demand management data on every save.
+        if obj.pk is None:
+            return "—"
+        checks = NumberCheck.objects.filter(church_id=obj.church_id, sender=obj)[:10]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{c.checked_at:%Y-%m-%d %H:%M}",
+                    c.get_outcome_display(),
+                    " ".join(c.problems),
+                    " ".join(c.repairs),
+                    c.error,
+                )
+                for c in checks
+            ),
+        )
+        link = reverse("admin:messaging_numbercheck_changelist") + "?" + urlencode({"q": obj.phone_number})
+        return format_html(
+            "<table><tr><th>When</th><th>Outcome</th><th>Problems</th><th>Repairs</th><th>Error</th></tr>{}</table>"
+            '<a href="{}">All checks</a>',
+            rows or format_html('<tr><td colspan="5">Not checked yet.</td></tr>'),
+            link,
+        )
+
+    @admin.action(description="Run phone-linking recovery now")
+    def run_linking_recovery(self, request, queryset):
+        # Synchronous on purpose: support wants the verdict on screen (a handful of provider calls each).
+        counts = {"ok": 0, "repaired": 0, "failed": 0}
+        for sender_id in queryset.values_list("pk", flat=True):
+            check = linking.sender_number_check(sender_id=sender_id, acting_user=request.user)
+            if check is not None:
+                counts[check.outcome] += 1
+        level = messages.WARNING if counts["failed"] else messages.SUCCESS
+        self.message_user(
+            request,
+            f"Checked {sum(counts.values())}: {counts['ok']} fine, {counts['repaired']} repaired, "
+            f"{counts['failed']} need attention (see each number's checks).",
+            level,
+        )
+
+    def get_urls(self):
+        extra = [path("provision/", self.admin_site.admin_view(self.provision_view), name="messaging_number_provision")]
+        return extra + super().get_urls()
+
+    def provision_view(self, request):
+        """Search a church's area code and order a number for it, as the church's admins can."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = NumberProvisionForm(request.POST or None)
+        results = None
+        if request.method == "POST" and form.is_valid():
+            church, data = form.cleaned_data["church"], form.cleaned_data
+            try:
+                if data["phone_number"]:
+                    number = numbers.number_order(
+                        church=church, phone_number=data["phone_number"], acting_user=request.user
+                    )
+                    self.message_user(
+                        request, f"Ordered {number.phone_number} for {church} ({number.get_status_display()})."
+                    )
+                    return redirect("admin:messaging_sendernumber_change", number.pk)
+                results = numbers.number_search(church=church, area_code=data["area_code"])
+            except BusinessRuleError as exc:
+                form.add_error("phone_number" if exc.field == "phone_number" else "area_code", exc.message)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Order a number for a church",
+            "form": form,
+            "results": results,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/messaging/sendernumber/provision.html", context)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -261,3 +365,19 @@ class ProviderEventAdmin(ReadOnlyAdmin):
     @admin.display(description="Payload")
     def payload_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True, default=str))
+
+
+@admin.register(NumberCheck)
+class NumberCheckAdmin(admin.ModelAdmin):
+    list_display = ["checked_at", "sender", "church", "outcome", "triggered_by"]
+    list_filter = ["outcome"]
+    search_fields = ["sender__phone_number", "church__name", "church__slug"]
+    list_select_related = ["sender", "church", "triggered_by"]
+    readonly_fields = ["church", "sender", "checked_at", "outcome", "problems", "repairs", "error", "triggered_by"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

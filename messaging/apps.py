@@ -15,3 +15,8 @@ class MessagingConfig(AppConfig):
 
         members_subscribed.connect(receivers.welcome_subscribed_members, dispatch_uid="messaging.welcome")
         jobs.connect_signals()
+
+        from messaging.numbers import handle_number_order_complete
+        from messaging.webhooks import register_event_handler
+
+        register_event_handler("number_order.complete", handle_number_order_complete)

@@ -29,6 +29,15 @@ class SenderNumber(ChurchOwned):
     status_detail = models.TextField(blank=True)
     is_default = models.BooleanField(default=True)
     last_verified_at = models.DateTimeField(null=True, blank=True)
+    provider_order_id = models.CharField(
+        max_length=64, blank=True, help_text="The provider's order while the purchase is pending (Telnyx)."
+    )
+    alerted_problems = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The problems the owner was last emailed about; cleared once the number is healthy again, "
+        "so the same problem is emailed once, and again only if it comes back.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -36,6 +45,33 @@ class SenderNumber(ChurchOwned):
 
     def __str__(self) -> str:
         return self.phone_number
+
+
+class NumberCheck(ChurchOwned):
+    """One phone-linking check of one sender number: what was wrong, what we repaired, what we could not."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        REPAIRED = "repaired", "Repaired"
+        FAILED = "failed", "Failed"
+
+    sender = models.ForeignKey(SenderNumber, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    problems = models.JSONField(default=list, blank=True, help_text="Plain-English problems found.")
+    repairs = models.JSONField(default=list, blank=True, help_text="Plain-English repairs made.")
+    error = models.TextField(blank=True, help_text="Why a check or repair could not be done.")
+    triggered_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [
+            # A number's latest checks (settings page, admin inline), newest first.
+            models.Index(fields=["church", "sender", "-checked_at"], name="numbercheck_sender_recent"),
+        ]
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.sender} {self.outcome} at {self.checked_at:%Y-%m-%d %H:%M}"
 
 
 class MessageTemplate(ChurchOwned):

@@ -3,14 +3,14 @@ needs (audience choices, the live preview)."""
 
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from churches.models import Branch, Church, Group, Member, SmsStatus
 from churches.selectors import member_search
 from koinonia.exceptions import BusinessRuleError
 from messaging import services
 from messaging.audience import audience_count, clean_audience
-from messaging.models import Message, MessageTemplate, Recipient
+from messaging.models import Message, MessageTemplate, NumberCheck, Recipient, SenderNumber
 from messaging.segments import SMART_CHARACTER_REPLACEMENTS, replace_smart_characters, segment_info
 
 # Sends to everyone, or to more members than this, ask "are you sure?" first (pages only; the API
@@ -162,3 +162,17 @@ def broadcast_stats(*, church: Church, since) -> dict[str, int]:
         segments=Sum("segments_sent"),
     )
     return {key: value or 0 for key, value in totals.items()}
+
+
+def sender_number_list(*, church: Church) -> list[SenderNumber]:
+    """The church's numbers, newest first, each with its latest check (``last_check_at``,
+    ``last_check_outcome``) from one query: the settings page lists them all."""
+    latest = NumberCheck.objects.filter(church=church, sender=OuterRef("pk")).order_by("-checked_at", "-id")
+    return list(
+        SenderNumber.objects.filter(church=church)
+        .annotate(
+            last_check_at=Subquery(latest.values("checked_at")[:1]),
+            last_check_outcome=Subquery(latest.values("outcome")[:1]),
+        )
+        .order_by("-created_at", "-id")
+    )

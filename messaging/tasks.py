@@ -138,3 +138,38 @@ def send_welcome(church_id: int, member_ids: list[int]) -> int | None:
 
     message = welcome_send(church_id=church_id, member_ids=member_ids)
     return message.pk if message is not None else None
+
+
+# --- Phone-linking recovery ------------------------------------------------------------------------
+
+
+@shared_task
+def check_sender_numbers() -> dict:
+    """Runs every SENDER_NUMBER_CHECK_SECONDS (celery-beat): checks and repairs every sender number.
+    One number's failure is logged and the rest still run; a run already in progress makes a second
+    one return at once (each check is also safe on its own: the verdict is written under a row lock)."""
+    from django.core.cache import cache
+
+    from messaging import linking
+
+    lock_key, lock_seconds = "messaging:check_sender_numbers", 30 * 60
+    if not cache.add(lock_key, "1", lock_seconds):
+        return {"skipped": "already running"}
+    stats = {"checked": 0, "failed": 0, "errors": 0}
+    try:
+        for sender_id in linking.sender_numbers_due():
+            try:
+                check = linking.sender_number_check(sender_id=sender_id)
+            except Exception:
+                logger.exception("sender number check crashed", extra={"sender_id": sender_id})
+                stats["errors"] += 1
+                continue
+            if check is not None:
+                stats["checked"] += 1
+                stats["failed"] += check.outcome == "failed"
+        stats["pruned"] = linking.number_checks_prune()
+    finally:
+        cache.delete(lock_key)
+    if stats["failed"] or stats["errors"]:
+        logger.info("sender numbers checked", extra=stats)
+    return stats

@@ -237,6 +237,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "messaging.tasks.recurring_tick",
         "schedule": env.float("RECURRING_TICK_SECONDS", default=60),
     },
+    # Phone-linking recovery. Hourly: a drifted webhook silently drops replies and STOPs, so a day is too
+    # long to leave it; each check is 3-4 cheap provider GETs per number, so hourly costs little.
+    "messaging-check-sender-numbers": {
+        "task": "messaging.tasks.check_sender_numbers",
+        "schedule": env.float("SENDER_NUMBER_CHECK_SECONDS", default=3600),
+    },
 }
 # A recurring firing found more than this late (the scheduler was down) is skipped, not sent late.
 RECURRING_MISFIRE_GRACE_SECONDS = env.int("RECURRING_MISFIRE_GRACE_SECONDS", default=3600)

@@ -7,6 +7,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from messaging.providers.base import (
+    AvailableNumber,
+    NumberError,
+    NumberOrder,
+    NumberState,
+    NumberUnavailable,
     PermanentSendError,
     SendError,
     SendResult,
@@ -36,6 +41,11 @@ def get_provider(name: str | None = None) -> SmsProvider:
 
 __all__ = [
     "PROVIDERS",
+    "AvailableNumber",
+    "NumberError",
+    "NumberOrder",
+    "NumberState",
+    "NumberUnavailable",
     "PermanentSendError",
     "SendError",
     "SendResult",

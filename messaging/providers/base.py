@@ -3,13 +3,19 @@
 A provider either returns a :class:`SendResult` or raises a :class:`SendError` that already says
 what to do next: :class:`TransientSendError` → retry later from our own queue (honouring
 ``retry_after``); :class:`PermanentSendError` → fail the recipient with a reason staff can act on and
-never retry. Number provisioning and phone-linking recovery will add methods to :class:`SmsProvider`.
+never retry.
+
+Numbers: :meth:`SmsProvider.search_numbers` / :meth:`~SmsProvider.order_number` provision them, and
+:meth:`~SmsProvider.inspect_number` / :meth:`~SmsProvider.assign_messaging_profile` /
+:meth:`~SmsProvider.set_webhook_url` let phone-linking recovery (``messaging/linking.py``) find and repair a
+number that drifted. Their failures raise :class:`NumberError`, whose ``reason`` is shown to staff as is.
 """
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,78 @@ class Reason:
     RATE_LIMITED = "{provider} is rate limiting our account."
 
 
+@dataclass(frozen=True)
+class AvailableNumber:
+    """A number the provider offers for purchase."""
+
+    phone_number: str
+    locality: str = ""  # city or rate centre, as the provider names it
+    region: str = ""  # state
+
+
+@dataclass(frozen=True)
+class NumberOrder:
+    """The provider's answer to an order. Telnyx orders may stay ``pending`` until its
+    ``number_order.complete`` webhook; Twilio and the console buy at once (``success``)."""
+
+    phone_number: str
+    status: Literal["pending", "success", "failure"]
+    order_id: str = ""
+    provider_number_id: str = ""  # known at once for Twilio (PN…); for Telnyx found by inspection later
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class NumberState:
+    """What the provider says about one of our numbers right now.
+
+    ``exists`` is false when the number is no longer on our account (released, ported out, never bought).
+    ``messaging_profile_id`` is ``None`` for providers without messaging profiles (Twilio, console);
+    ``webhook_url`` is where the provider posts the number's inbound texts ("" when none is set).
+    """
+
+    phone_number: str
+    exists: bool
+    active: bool = False
+    provider_number_id: str = ""
+    provider_status: str = ""
+    messaging_profile_id: str | None = None
+    webhook_url: str = ""
+
+
+class NumberError(Exception):
+    """A number request that did not go through. ``reason`` is plain English for staff; ``transient``
+    means trying again later may work (timeouts, rate limits, outages); ``status`` is the HTTP status
+    when there was one (404: the provider does not know the number)."""
+
+    def __init__(self, reason: str, *, code: str = "", transient: bool = False, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.transient = transient
+        self.status = status
+
+
+class NumberUnavailable(NumberError):
+    """The number was taken (or is no longer offered) between the search and the order."""
+
+
+def reads_number_answer(method):
+    """For provider number methods: an answer missing the fields we read becomes a NumberError with a plain
+    reason, instead of a KeyError surfacing as a server error on the settings page."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise NumberError(
+                f"{self.name.title()}'s answer could not be read; try again later or ask support."
+            ) from exc
+
+    return wrapper
+
+
 class SmsProvider(ABC):
     """Sends one SMS/MMS. Implementations read settings at call time and are cheap to construct."""
 
@@ -122,3 +200,39 @@ class SmsProvider(ABC):
         if info is not None:
             return info.reason
         return fallback or f"The provider reported error {code}."
+
+    # Numbers ----------------------------------------------------------------------------------------
+    # Not abstract: a provider that cannot provision says so in plain words instead of failing to load.
+
+    def search_numbers(self, *, area_code: str, limit: int = 10) -> list[AvailableNumber]:
+        """SMS-capable local numbers for sale in ``area_code`` (three digits, already validated)."""
+        raise NumberError(f"Buying numbers through {self.name} isn't supported.")
+
+    def order_number(self, *, phone_number: str) -> NumberOrder:
+        """Buy ``phone_number`` and point it at our messaging profile / webhook as part of the purchase."""
+        raise NumberError(f"Buying numbers through {self.name} isn't supported.")
+
+    def number_order_status(self, *, order_id: str) -> NumberOrder:
+        """An earlier order as the provider sees it now (for orders whose completion webhook was lost)."""
+        raise NumberError(f"Reading number orders through {self.name} isn't supported.")
+
+    def inspect_number(self, *, phone_number: str, provider_number_id: str = "") -> NumberState:
+        """The number's current state on the provider (``exists=False`` when it is gone)."""
+        raise NumberError(f"Checking numbers through {self.name} isn't supported.")
+
+    def assign_messaging_profile(self, *, provider_number_id: str, messaging_profile_id: str) -> None:
+        """Put the number on ``messaging_profile_id`` (providers without profiles: nothing to do)."""
+        return None
+
+    def set_webhook_url(self, *, number: NumberState, url: str) -> None:
+        """Point the number's inbound texts (and, where per number, status callbacks) at ``url``."""
+        raise NumberError(f"Changing webhooks through {self.name} isn't supported.")
+
+    def expected_webhook_url(self) -> str:
+        """Where this provider should post the number's inbound texts: our hook, under PUBLIC_BASE_URL
+        (``""`` when the provider posts nothing, like the console)."""
+        return ""
+
+    def expected_messaging_profile_id(self) -> str | None:
+        """Our messaging profile, or ``None`` when the provider has no such thing."""
+        return None

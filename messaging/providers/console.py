@@ -15,7 +15,15 @@ from typing import Literal
 
 from django.conf import settings
 
-from messaging.providers.base import ErrorInfo, Reason, SendResult, SmsProvider
+from messaging.providers.base import (
+    AvailableNumber,
+    ErrorInfo,
+    NumberOrder,
+    NumberState,
+    Reason,
+    SendResult,
+    SmsProvider,
+)
 from messaging.segments import segment_info
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,19 @@ def set_delivery_handler(handler: DeliveryHandler | None) -> DeliveryHandler | N
     return previous
 
 
+# Numbers the console has "released" (demos and tests of phone-linking recovery); process-wide, like
+# a real account's inventory.
+_released_numbers: set[str] = set()
+
+
+def console_release_number(phone_number: str, *, released: bool = True) -> None:
+    """Make the console report ``phone_number`` as gone (``released=False`` brings it back)."""
+    if released:
+        _released_numbers.add(phone_number)
+    else:
+        _released_numbers.discard(phone_number)
+
+
 class ConsoleProvider(SmsProvider):
     name = "console"
     error_codes = {SIMULATED_FAILURE_CODE: ErrorInfo(f"{Reason.UNDELIVERABLE} (Simulated by the console provider.)")}
@@ -94,3 +115,33 @@ class ConsoleProvider(SmsProvider):
                 )
             )
         return SendResult(provider_message_id=message_id, segments=segments, status="queued")
+
+    # Numbers: deterministic and offline, so `make run` can show the whole flow.
+
+    def search_numbers(self, *, area_code: str, limit: int = 10) -> list[AvailableNumber]:
+        # 555-01xx is reserved for fiction in every NANP area code: plausible, and never a real phone.
+        return [
+            AvailableNumber(phone_number=f"+1{area_code}55501{n:02d}", locality="Console", region="")
+            for n in range(min(limit, 100))
+        ]
+
+    def order_number(self, *, phone_number: str) -> NumberOrder:
+        _released_numbers.discard(phone_number)
+        number_id = f"console-{phone_number.lstrip('+')}"
+        return NumberOrder(
+            phone_number=phone_number, status="success", order_id=number_id, provider_number_id=number_id
+        )
+
+    def inspect_number(self, *, phone_number: str, provider_number_id: str = "") -> NumberState:
+        if phone_number in _released_numbers:
+            return NumberState(phone_number=phone_number, exists=False)
+        return NumberState(
+            phone_number=phone_number,
+            exists=True,
+            active=True,
+            provider_number_id=provider_number_id or f"console-{phone_number.lstrip('+')}",
+            provider_status="active",
+        )
+
+    def set_webhook_url(self, *, number: NumberState, url: str) -> None:
+        """Nothing to point: the console delivers in-process."""

@@ -21,7 +21,14 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from messaging.providers.base import PermanentSendError, SendError, SendResult, SmsProvider, TransientSendError
+from messaging.providers.base import (
+    NumberError,
+    PermanentSendError,
+    SendError,
+    SendResult,
+    SmsProvider,
+    TransientSendError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +99,12 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
 
 @dataclass(frozen=True)
 class ProviderRequest:
-    """One send request, before it goes over the shared session."""
+    """One request (a send, or a number call), before it goes over the shared session."""
 
     base_url: str
     path: str
+    method: str = "POST"
+    params: Mapping[str, str] | None = None  # query string (searches, lookups by number)
     headers: Mapping[str, str] = field(default_factory=dict)
     auth: tuple[str, str] | None = None
     json: dict[str, Any] | None = None
@@ -157,15 +166,17 @@ class HttpSmsProvider(SmsProvider):
             "before resending.",
         )
 
-    def _post(self, request: ProviderRequest) -> dict[str, Any]:
-        """POST and return the decoded JSON of a 2xx answer, or raise the matching SendError."""
+    def _exchange(self, request: ProviderRequest) -> requests.Response:
+        """Send ``request`` over the shared session; transport failures become TransientSendError."""
         timeout = getattr(settings, "SMS_HTTP_TIMEOUT", DEFAULT_TIMEOUT)
         try:
-            response = session_for(request.base_url).post(
+            return session_for(request.base_url).request(
+                request.method,
                 f"{request.base_url}{request.path}",
                 timeout=timeout,
                 headers=dict(request.headers),
                 auth=request.auth,
+                params=request.params,
                 json=request.json,
                 data=request.form,
             )
@@ -178,15 +189,42 @@ class HttpSmsProvider(SmsProvider):
         except requests.RequestException as exc:
             raise TransientSendError(f"Request to {self.label} failed: {exc}.") from exc
 
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+    def _post(self, request: ProviderRequest) -> dict[str, Any]:
+        """POST and return the decoded JSON of a 2xx answer, or raise the matching SendError."""
+        response = self._exchange(request)
+        body = _json_or_none(response)
         if response.ok:
             if not isinstance(body, dict):
                 raise self._unreadable_answer()
             return body
         raise self._error_for(response, body)
+
+    def _call(self, request: ProviderRequest, *, doing: str) -> dict[str, Any]:
+        """A number API call (search, order, inspect, repair): the decoded 2xx JSON, or a NumberError
+        whose reason says what we were ``doing`` ("ordering +1…") and why it failed."""
+        try:
+            response = self._exchange(request)
+        except TransientSendError as exc:
+            raise NumberError(f"{exc.reason} (while {doing})", transient=True) from exc
+        body = _json_or_none(response)
+        if response.ok:
+            if not isinstance(body, dict):
+                raise NumberError(f"{self.label}'s answer could not be read (while {doing}).")
+            return body
+        code, message = self._error_code_and_message(body) if body is not None else ("", "")
+        status = response.status_code
+        info = self.error_codes.get(code)
+        if info is not None and (info.sender_level or info.retryable):  # credentials, rate limits
+            raise NumberError(info.reason, code=code, transient=info.retryable, status=status)
+        detail = message or response.reason or "no details"
+        if status == 429 or status == 408 or status >= 500:
+            raise NumberError(
+                f"{self.label} had a temporary problem (HTTP {status}: {detail}) while {doing}.",
+                code=code,
+                transient=True,
+                status=status,
+            )
+        raise NumberError(f"{self.label} refused {doing}: {detail}", code=code, status=status)
 
     def _error_for(self, response: requests.Response, body: Any) -> SendError:
         """Classify by the provider's error code first (its HTTP status is not reliable), then by status."""
@@ -205,3 +243,10 @@ class HttpSmsProvider(SmsProvider):
             return TransientSendError(f"{self.label} had a temporary problem (HTTP {status}: {detail}).", retry_after)
         logger.warning("Unclassified %s error", self.label, extra={"status": status, "code": code, "detail": detail})
         return PermanentSendError(code or f"http_{status}", f"{self.label} refused the message: {detail}")
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

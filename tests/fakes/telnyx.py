@@ -26,6 +26,7 @@ from tests.fakes.base import (
     Rejection,
     WebhookBuilder,
 )
+from tests.fakes.numbers import TelnyxNumbersMixin
 
 TEST_API_KEY = "KEYtest_fake_telnyx_0001"
 TEST_SIGNING_SEED = b"\x42" * 32  # the seed of the §1.7 test vector
@@ -60,7 +61,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-class FakeTelnyx(FakeSmsProvider):
+class FakeTelnyx(TelnyxNumbersMixin, FakeSmsProvider):
     keywords = OptOutKeywords(
         stop=frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}),
         start=frozenset({"START", "UNSTOP"}),
@@ -93,6 +94,7 @@ class FakeTelnyx(FakeSmsProvider):
         self.profile_webhook_url = profile_webhook_url
         self._signing_key = Ed25519PrivateKey.from_private_bytes(signing_seed)
         self.public_key_b64 = base64.b64encode(self._signing_key.public_key().public_bytes_raw()).decode()
+        self._init_numbers()
         super().__init__(**kwargs)
 
     def point_settings_at(self, settings: Any) -> None:
@@ -112,6 +114,8 @@ class FakeTelnyx(FakeSmsProvider):
     def route(self, request: RecordedRequest, account: str) -> FakeResponse:
         if request.method == "POST" and request.path == "/v2/messages":
             return self._send(request, account)
+        if (numbers := self.route_numbers(request)) is not None:
+            return numbers
         return self.error_response(404, None, f"No route for {request.method} {request.path}.")
 
     def error_response(

@@ -27,6 +27,7 @@ from tests.fakes.base import (
     Rejection,
     WebhookBuilder,
 )
+from tests.fakes.numbers import TwilioNumbersMixin
 
 TEST_ACCOUNT_SID = "ACtest0000000000000000000000000001"
 TEST_AUTH_TOKEN = "test_auth_token_0001"
@@ -36,7 +37,7 @@ MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json
 DEFAULT_CODES = {401: "20003", 404: "20404", 429: "20429"}
 
 
-class FakeTwilio(FakeSmsProvider):
+class FakeTwilio(TwilioNumbersMixin, FakeSmsProvider):
     keywords = OptOutKeywords(
         stop=frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}),
         start=frozenset({"START", "YES", "UNSTOP"}),
@@ -62,6 +63,7 @@ class FakeTwilio(FakeSmsProvider):
         **kwargs: Any,
     ) -> None:
         self.accounts = dict(accounts or {TEST_ACCOUNT_SID: TEST_AUTH_TOKEN})
+        self._init_numbers()
         super().__init__(**kwargs)
 
     def point_settings_at(self, settings: Any) -> None:
@@ -86,6 +88,8 @@ class FakeTwilio(FakeSmsProvider):
         return sid if expected is not None and hmac.compare_digest(expected, token) else None
 
     def route(self, request: RecordedRequest, account: str) -> FakeResponse:
+        if (numbers := self.route_numbers(request, account)) is not None:
+            return numbers
         match = MESSAGES_PATH.match(request.path)
         if match is None or request.method != "POST":
             return self.error_response(404, None, f"The requested resource {request.path} was not found")
