@@ -18,6 +18,7 @@ urlpatterns = [
     path("hooks/", include("koinonia.hook_urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include("churches.urls")),
+    path("settings/10dlc/", include("messaging.tendlc_urls")),
     path("messages/", include("messaging.urls")),
     path("inbox/", include("conversations.urls")),
     path("billing/", include("billing.urls")),

@@ -15,3 +15,7 @@ class MessagingConfig(AppConfig):
 
         members_subscribed.connect(receivers.welcome_subscribed_members, dispatch_uid="messaging.welcome")
         jobs.connect_signals()
+
+        from messaging.tendlc import register_webhook_handlers
+
+        register_webhook_handlers()

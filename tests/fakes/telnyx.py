@@ -26,6 +26,7 @@ from tests.fakes.base import (
     Rejection,
     WebhookBuilder,
 )
+from tests.fakes.tendlc import FakeTenDlc
 
 TEST_API_KEY = "KEYtest_fake_telnyx_0001"
 TEST_SIGNING_SEED = b"\x42" * 32  # the seed of the §1.7 test vector
@@ -60,7 +61,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-class FakeTelnyx(FakeSmsProvider):
+class FakeTelnyx(FakeTenDlc, FakeSmsProvider):
     keywords = OptOutKeywords(
         stop=frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}),
         start=frozenset({"START", "UNSTOP"}),
@@ -112,6 +113,8 @@ class FakeTelnyx(FakeSmsProvider):
     def route(self, request: RecordedRequest, account: str) -> FakeResponse:
         if request.method == "POST" and request.path == "/v2/messages":
             return self._send(request, account)
+        if request.path.startswith("/v2/10dlc/"):
+            return self.route_tendlc(request)
         return self.error_response(404, None, f"No route for {request.method} {request.path}.")
 
     def error_response(
