@@ -63,6 +63,14 @@ class TenDlcBrandForm(forms.ModelForm):
             "contact_phone",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Say what is missing and how to write it, not just "This field is required."
+        self.fields["ein"].error_messages["required"] = "Enter the church's EIN (9 digits, written XX-XXXXXXX)."
+        self.fields["website"].error_messages["required"] = (
+            "Enter the church's website; reviewers check that it matches the church."
+        )
+
     def clean_ein(self):
         return clean_ein(self.cleaned_data.get("ein", ""))
 

@@ -6,7 +6,7 @@ with ``advance_tendlc()`` (or to the end with ``complete_tendlc()``), and each s
 ``10dlc.*`` webhook to ``tendlc_webhook_url`` like the message webhooks (unless ``drop_tendlc_webhooks``).
 
 Control: ``tendlc_wrapped`` (answer ``{"data": ...}`` instead of the spec's bare object),
-``reject_next_brand(reasons)``, ``reject_next_campaign(reasons, status=...)``.
+``reject_next_brand(reasons)``, ``reject_next_campaign(reasons, status=...)``, ``invalid_next(problems)``.
 """
 
 import re
@@ -50,6 +50,7 @@ class FakeTenDlc:
         self.tendlc_webhook_url: str | None = getattr(self, "tendlc_webhook_url", None)
         self.drop_tendlc_webhooks = False
         self._brand_rejections: list[list[str]] = []
+        self._invalid_next: list[dict[str, str]] = []
         self._campaign_rejections: list[tuple[str, list[str]]] = []
 
     # Control -----------------------------------------------------------------------------------------
@@ -61,6 +62,11 @@ class FakeTenDlc:
     def reject_next_campaign(self, reasons: list[str], *, status: str = "MNO_REJECTED") -> None:
         """The next campaign to finish review ends in ``status`` with ``reasons``."""
         self._campaign_rejections.append((status, reasons))
+
+    def invalid_next(self, problems: dict[str, str]) -> None:
+        """The next 10DLC write is refused with 422 and these ``{field: detail}`` problems (e.g. an EIN
+        that is well-formed but that the registry cannot match)."""
+        self._invalid_next.append(problems)
 
     def advance_tendlc(self) -> int:
         """Move every pending brand, campaign and number assignment one step; returns how many moved."""
@@ -112,6 +118,8 @@ class FakeTenDlc:
         else:
             body = {}
         with self._lock:
+            if method in ("POST", "PUT") and self._invalid_next:
+                return self._invalid(self._invalid_next.pop(0))
             if path == "/brand" and method == "POST":
                 return self._brand_create(body)
             if match := re.fullmatch(r"/brand/([^/]+)", path):
