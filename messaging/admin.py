@@ -306,6 +306,16 @@ class TenDlcBrandAdmin(TenDlcPollAction, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # churches register themselves (Settings → 10DLC)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            church=obj.church,
+            actor=request.user,
+            action="support.tendlc.brand_changed",
+            target=obj,
+            data={"fields": form.changed_data},
+        )
+
 
 @admin.register(TenDlcCampaign)
 class TenDlcCampaignAdmin(TenDlcPollAction, ReadOnlyAdmin):

@@ -83,8 +83,8 @@ UNVERIFIED_REASON = (
 class TenDlcSubmitError(BusinessRuleError):
     """The registrar refused a submission. ``field_errors`` maps our field names to the reason."""
 
-    def __init__(self, message: str, *, field_errors: dict[str, str] | None = None, status: int = 400):
-        super().__init__(message, code="tendlc_refused", status=status)
+    def __init__(self, message: str, *, field_errors: dict[str, str] | None = None):
+        super().__init__(message, code="tendlc_refused")
         self.field_errors = field_errors or {}
 
 
@@ -170,12 +170,18 @@ def brand_submit(*, church: Church, acting_user: User | None) -> TenDlcBrand:
         raise BusinessRuleError("The church's details are already under review.")
     registrar = _registrar()
     payload = {api: getattr(brand, name) for name, api in BRAND_FIELDS.items()}
+    # Claim the submission before calling out, so a double click cannot register the church twice.
+    if not TenDlcBrand.objects.filter(pk=brand.pk, status=brand.status).update(
+        status=TenDlcBrand.Status.REGISTRATION_PENDING
+    ):
+        raise BusinessRuleError("The church's details are already under review.")
     try:
         if brand.provider_brand_id:
             record = registrar.update_brand(brand.provider_brand_id, payload)
         else:
             record = registrar.create_brand(payload)
     except TenDlcError as exc:
+        TenDlcBrand.objects.filter(pk=brand.pk).update(status=brand.status)
         raise _submit_error(exc, BRAND_FIELDS) from exc
     now = timezone.now()
     with transaction.atomic():
@@ -244,9 +250,15 @@ def campaign_submit(*, church: Church, acting_user: User | None) -> TenDlcCampai
     )
     for i, sample in enumerate(campaign.sample_messages[:5], start=1):
         payload[f"sample{i}"] = sample
+    # Claimed first (see brand_submit); polls skip it until the provider's id is recorded.
+    if not TenDlcCampaign.objects.filter(pk=campaign.pk, campaign_status="").update(
+        campaign_status=CampaignStatus.TCR_PENDING
+    ):
+        raise BusinessRuleError("This campaign was already submitted.")
     try:
         record = registrar.create_campaign(payload)
     except TenDlcError as exc:
+        TenDlcCampaign.objects.filter(pk=campaign.pk).update(campaign_status="")
         raise _submit_error(exc, {**CAMPAIGN_FIELDS, "sample_messages": "sample1"}) from exc
     now = timezone.now()
     with transaction.atomic():
@@ -271,7 +283,7 @@ def _registrar():
 def _submit_error(exc: TenDlcError, fields: dict[str, str]) -> TenDlcSubmitError:
     by_api_name = {api: ours for ours, api in fields.items()}
     field_errors = {by_api_name[name]: reason for name, reason in exc.field_errors.items() if name in by_api_name}
-    return TenDlcSubmitError(exc.reason, field_errors=field_errors, status=503 if exc.transient else 400)
+    return TenDlcSubmitError(exc.reason, field_errors=field_errors)
 
 
 def _poll_later(church_id: int, seconds: float) -> None:
@@ -442,12 +454,15 @@ def _apply_assignment(
 
 
 def campaign_assign_numbers(*, campaign_id: int) -> int:
-    """Link every active number of the church to its live campaign (idempotent: numbers already on it
-    are asked again only if their assignment is not ASSIGNED). Returns how many were asked."""
+    """Link every active number of the church (on the campaign's provider) to its live campaign.
+    Idempotent: a number whose link was already requested is not asked again; one whose request never
+    got an answer (provider unreachable) is asked on the next poll. Returns how many were asked."""
     campaign = TenDlcCampaign.objects.filter(pk=campaign_id, campaign_status=CampaignStatus.MNO_PROVISIONED).first()
     if campaign is None:
         return 0
-    numbers = SenderNumber.objects.filter(church_id=campaign.church_id, status=SenderNumber.Status.ACTIVE)
+    numbers = SenderNumber.objects.filter(
+        church_id=campaign.church_id, status=SenderNumber.Status.ACTIVE, provider=campaign.provider
+    )
     asked = 0
     for number in numbers:
         assignment, _ = TenDlcNumberAssignment.objects.get_or_create(
@@ -456,7 +471,7 @@ def campaign_assign_numbers(*, campaign_id: int) -> int:
             sender_number=number,
             defaults={"phone_number": number.phone_number},
         )
-        if assignment.status == "ASSIGNED":
+        if assignment.status:  # asked already: confirmed, in progress, or refused (support decides)
             continue
         # Mark the number first: from here its sends are no longer held to the unregistered limit,
         # and the phone-linking recovery job knows which campaign it should be on.
@@ -466,7 +481,9 @@ def campaign_assign_numbers(*, campaign_id: int) -> int:
                 phone_number=number.phone_number, campaign_id=campaign.provider_campaign_id, provider=campaign.provider
             )
         except TenDlcError as exc:
-            record = {"assignmentStatus": "FAILED_ASSIGNMENT" if not exc.transient else "", "reasons": [exc.reason]}
+            if exc.transient:  # not linked after all: stay throttled, and the next poll asks again
+                SenderNumber.objects.filter(pk=number.pk).update(campaign_id="")
+            record = {"assignmentStatus": "" if exc.transient else "FAILED_ASSIGNMENT", "reasons": [exc.reason]}
         with transaction.atomic():
             assignment = TenDlcNumberAssignment.objects.select_for_update().get(pk=assignment.pk)
             _apply_assignment(
@@ -559,12 +576,15 @@ def church_poll(*, church_id: int) -> int:
     if brand is not None and brand.status == TenDlcBrand.Status.REGISTRATION_PENDING:
         changed += _poll(brand, lambda r: r.get_brand(brand.provider_brand_id), _apply_brand, "brand.polled")
     campaign = (
-        TenDlcCampaign.objects.filter(church_id=church_id, campaign_status__in=CAMPAIGN_PENDING).order_by("-id").first()
+        TenDlcCampaign.objects.filter(church_id=church_id).exclude(provider_campaign_id="").order_by("-id").first()
     )
-    if campaign is not None:
+    if campaign is not None and campaign.campaign_status in CAMPAIGN_PENDING:
         changed += _poll(
             campaign, lambda r: r.get_campaign(campaign.provider_campaign_id), _apply_campaign, "campaign.polled"
         )
+    elif campaign is not None and campaign.campaign_status == CampaignStatus.MNO_PROVISIONED:
+        # Numbers added after approval, or whose link request never reached the provider.
+        changed += campaign_assign_numbers(campaign_id=campaign.pk)
     pending = TenDlcNumberAssignment.objects.filter(church_id=church_id, status="PENDING_ASSIGNMENT")
     for assignment in pending.select_related("campaign"):
         changed += _poll(
@@ -607,6 +627,17 @@ def pending_church_ids() -> list[int]:
     ids = set(
         TenDlcBrand.objects.filter(status=TenDlcBrand.Status.REGISTRATION_PENDING).values_list("church_id", flat=True)
     )
-    ids |= set(TenDlcCampaign.objects.filter(campaign_status__in=CAMPAIGN_PENDING).values_list("church_id", flat=True))
+    ids |= set(
+        TenDlcCampaign.objects.filter(campaign_status__in=CAMPAIGN_PENDING)
+        .exclude(provider_campaign_id="")
+        .values_list("church_id", flat=True)
+    )
+    # Live campaigns with an active number not (yet) on them.
+    live = TenDlcCampaign.objects.filter(campaign_status=CampaignStatus.MNO_PROVISIONED).values("church_id")
+    ids |= set(
+        SenderNumber.objects.filter(status=SenderNumber.Status.ACTIVE, campaign_id="", church_id__in=live).values_list(
+            "church_id", flat=True
+        )
+    )
     ids |= set(TenDlcNumberAssignment.objects.filter(status="PENDING_ASSIGNMENT").values_list("church_id", flat=True))
     return sorted(ids)

@@ -90,7 +90,7 @@ class TenDlcBrandView(TenDlcPage):
             for name, reason in exc.field_errors.items():
                 form.add_error(name if name in form.fields else None, reason)
             form.add_error(None, exc.message)
-            return self.render_page(brand_form=form, step="brand", status=exc.status)
+            return self.render_page(brand_form=form, step="brand", status=400)
         except BusinessRuleError as exc:
             messages.error(request, exc.message)
         return redirect("tendlc")
@@ -118,7 +118,7 @@ class TenDlcCampaignView(TenDlcPage):
                     name = "sample_1"
                 form.add_error(name if name in form.fields else None, reason)
             form.add_error(None, exc.message)
-            return self.render_page(campaign_form=form, step="campaign", status=exc.status)
+            return self.render_page(campaign_form=form, step="campaign", status=400)
         except BusinessRuleError as exc:
             messages.error(request, exc.message)
         return redirect("tendlc")

@@ -316,6 +316,32 @@ def test_polling_catches_up_when_webhooks_are_lost(world, numbers, registry, dja
     assert TenDlcEvent.objects.filter(source="poll").count() == 4  # brand, campaign, two numbers
 
 
+def test_numbers_are_linked_later_when_the_provider_was_down_or_the_number_is_new(
+    world, numbers, registry, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    submit_brand(world, capture)
+    registry.advance()
+    submit_campaign(world, capture)
+    registry.advance(2)
+    registry.fake.fail_next(1, 503)  # the first link request, made as the campaign goes live
+    registry.advance()
+    assert len(registry.fake.number_assignments) == 1
+    unlinked = SenderNumber.objects.get(campaign_id="")
+    assert TenDlcNumberAssignment.objects.get(sender_number=unlinked).status == ""
+    SenderNumber.objects.create(church=world.church, phone_number="+13125550109", provider="telnyx")
+    with capture(execute=True):
+        tasks.poll_tendlc_registrations()
+    assert set(registry.fake.number_assignments) == {*NUMBERS, "+13125550109"}
+    assert not SenderNumber.objects.filter(campaign_id="").exists()
+    registry.complete()
+    assert set(TenDlcNumberAssignment.objects.values_list("status", flat=True)) == {"ASSIGNED"}
+    requests_before = len(registry.fake.requests)
+    with capture(execute=True):
+        tasks.poll_tendlc_registrations()  # all linked: nothing to ask
+    assert len(registry.fake.requests) == requests_before
+
+
 def test_a_stale_webhook_does_not_undo_a_newer_status(world, registry, django_capture_on_commit_callbacks):
     capture = django_capture_on_commit_callbacks
     submit_brand(world, capture)
