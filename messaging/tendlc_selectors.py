@@ -23,8 +23,13 @@ class Registration:
     self_service: bool  # False when the provider's registration is handled by support (Twilio)
 
     @property
+    def unregistered_rate(self) -> float:
+        return float(getattr(settings, "SMS_RATE_UNREGISTERED_SENDER", 0) or 0)
+
+    @property
     def throttled(self) -> bool:
-        return bool(self.unregistered_numbers) and not self.state.registered
+        """Some carrier number is not on a live campaign, so the send pipeline holds it back."""
+        return bool(self.unregistered_numbers) and self.unregistered_rate > 0
 
 
 def tendlc_campaign_list(*, church: Church):

@@ -139,13 +139,17 @@ def page(world, role=Role.OWNER):
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "data-wrapped"])
 def test_registration_through_approval_links_every_active_number(
-    world, numbers, registry, django_capture_on_commit_callbacks, wrapped
+    world, numbers, registry, settings, django_capture_on_commit_callbacks, wrapped
 ):
     capture = django_capture_on_commit_callbacks
     registry.fake.tendlc_wrapped = wrapped
+    settings.SMS_RATE_UNREGISTERED_SENDER = 2
     SenderNumber.objects.create(church=world.church, phone_number="+13125550102", status="released", provider="telnyx")
     assert "Not started" in page(world)
-    assert "Sending is throttled until the registration is approved" in page(world)
+    html = page(world)
+    assert (
+        "Sending is throttled until the registration is approved" in html and "at most 2 text segments a second" in html
+    )
 
     submit_brand(world, capture)
     brand = TenDlcBrand.objects.get(church=world.church)
@@ -615,3 +619,62 @@ def test_sending_is_throttled_until_the_campaign_is_live(world, registry, settin
     registry.complete()
     assert SenderNumber.objects.get().campaign_id
     assert _broadcast_seconds(world, capture, 8) < 0.8
+
+
+def test_page_queries_do_not_grow_with_history(world, numbers, registry, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    capture = django_capture_on_commit_callbacks
+    client = world.page_client()
+
+    def queries(url):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    submit_brand(world, capture)
+    registry.advance()
+    registry.fake.reject_next_campaign(["No."])
+    submit_campaign(world, capture)
+    registry.complete()
+    small = queries(reverse("tendlc"))
+    campaign = TenDlcCampaign.objects.get()
+    detail = queries(reverse("tendlc_campaign_detail", args=[campaign.pk]))
+    for _ in range(3):  # more resubmissions, rejections, events and numbers
+        registry.fake.reject_next_campaign(["Still no."])
+        submit_campaign(world, capture)
+        registry.complete()
+    assert TenDlcEvent.objects.count() > 15
+    assert queries(reverse("tendlc")) == small <= 14
+    assert queries(reverse("tendlc_campaign_detail", args=[campaign.pk])) == detail <= 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_webhooks_from_the_fake_drive_the_registration(postgres_only, world, numbers, settings, live_server):
+    """The fake posts its signed 10dlc.* webhooks straight to our running server (no replay)."""
+    from tests.messaging.support import wait_until
+
+    settings.SMS_HTTP_TIMEOUT = (2.0, 5.0)
+    with FakeTelnyx() as fake:
+        fake.point_settings_at(settings)
+        fake.tendlc_webhook_url = f"{live_server.url}/hooks/telnyx/"
+        fake.tendlc_wrapped = True
+        owner = world.page_client()
+        assert owner.post(reverse("tendlc_brand"), {**BRAND, "action": "submit"}).status_code == 302
+        fake.advance_tendlc()
+        wait_until(lambda: TenDlcBrand.objects.get().status == "OK", timeout=10, what="brand webhook")
+        assert owner.post(reverse("tendlc_campaign"), {**CAMPAIGN, "action": "submit"}).status_code == 302
+
+        def all_assigned():
+            fake.advance_tendlc()
+            statuses = set(TenDlcNumberAssignment.objects.values_list("status", flat=True))
+            return len(fake.number_assignments) == 2 and statuses == {"ASSIGNED"}
+
+        wait_until(all_assigned, timeout=15, what="campaign and number webhooks")
+        fake.wait_for_webhooks()
+    assert TenDlcCampaign.objects.get().campaign_status == "MNO_PROVISIONED"
+    assert set(SenderNumber.objects.values_list("campaign_id", flat=True)) == {
+        TenDlcCampaign.objects.get().provider_campaign_id
+    }
+    assert not [d for d in fake.webhook_deliveries if d.status != 200]
