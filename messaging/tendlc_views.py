@@ -4,6 +4,7 @@ throttled until carriers approve. Everyone on the team can read it; owners and a
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views import View
 
 from churches.models import Role
@@ -31,11 +32,8 @@ class TenDlcPage(ChurchPageMixin, View):
         registration = tendlc_registration(church=church)
         brand, campaign, state = registration.brand, registration.campaign, registration.state
         brand_editable = brand is None or not brand.status or (state.key == "rejected" and state.step == "brand")
-        brand_accepted = brand is not None and brand.status in (
-            TenDlcBrand.Status.OK,
-            TenDlcBrand.Status.REGISTRATION_PENDING,
-        )
-        campaign_editable = brand_accepted and (
+        # Step 2 opens as soon as the church's details are saved; it can be submitted once they are approved.
+        campaign_editable = brand is not None and (
             campaign is None or not campaign.campaign_status or state.key in ("rejected", "suspended")
         )
         if brand_form is None and brand_editable:
@@ -86,6 +84,7 @@ class TenDlcBrandView(TenDlcPage):
                 messages.success(request, "Submitted. The Campaign Registry usually answers within a few days.")
             else:
                 messages.success(request, "Saved. Submit when the details match the church's IRS letter.")
+            return redirect(reverse("tendlc") + "?step=campaign")
         except tendlc.TenDlcSubmitError as exc:
             for name, reason in exc.field_errors.items():
                 form.add_error(name if name in form.fields else None, reason)

@@ -678,3 +678,19 @@ def test_live_webhooks_from_the_fake_drive_the_registration(postgres_only, world
         TenDlcCampaign.objects.get().provider_campaign_id
     }
     assert not [d for d in fake.webhook_deliveries if d.status != 200]
+
+
+def test_wizard_saves_drafts_of_both_steps_without_submitting(world, registry, django_capture_on_commit_callbacks):
+    capture = django_capture_on_commit_callbacks
+    response = post(world.page_client(), "tendlc_brand", BRAND, capture, action="save")
+    assert response.status_code == 302 and response.url.endswith("?step=campaign")
+    html = world.page_client().get(response.url).content.decode()
+    assert "Step 2 · The texting campaign" in html and "Draft" in html
+    assert post(world.page_client(), "tendlc_campaign", CAMPAIGN, capture, action="save").status_code == 302
+    campaign = TenDlcCampaign.objects.get()
+    assert campaign.sample_messages == [CAMPAIGN["sample_1"], CAMPAIGN["sample_2"]]
+    assert campaign.optin_keywords == "START,JOIN"
+    assert TenDlcBrand.objects.get().status == "" and not registry.fake.requests
+    # Editing the draft updates the same row.
+    post(world.page_client(), "tendlc_campaign", {**CAMPAIGN, "usecase": "MIXED"}, capture, action="save")
+    assert TenDlcCampaign.objects.get().usecase == "MIXED"
