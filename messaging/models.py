@@ -524,6 +524,10 @@ class TenDlcCampaign(ChurchOwned):
     campaign_status = models.CharField(max_length=32, choices=CampaignStatus.choices, blank=True)
     submission_status = models.CharField(max_length=16, blank=True, help_text="CREATED, PENDING or FAILED.")
     failure_reasons = models.JSONField(default=list, blank=True)
+    submit_when_ready = models.BooleanField(
+        default=False,
+        help_text="Staff submitted it while the church's details were in review: it goes out once they are approved.",
+    )
     resubmission_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resubmitted_as"
     )

@@ -166,3 +166,12 @@ def tendlc_assign_numbers(campaign_id: int) -> int:
     from messaging import tendlc
 
     return tendlc.campaign_assign_numbers(campaign_id=campaign_id)
+
+
+@shared_task
+def tendlc_submit_campaign(church_id: int) -> int | None:
+    """The church's details were approved: submit the campaign staff already asked to submit."""
+    from messaging import tendlc
+
+    campaign = tendlc.campaign_submit_when_ready(church_id=church_id)
+    return campaign.pk if campaign is not None else None

@@ -119,6 +119,10 @@ def plain_state(brand: TenDlcBrand | None, campaign: TenDlcCampaign | None) -> P
         return PlainState(
             "pending", "Pending review", "The Campaign Registry is checking the church's details.", step="campaign"
         )
+    if campaign is not None and not campaign.campaign_status and campaign.failure_reasons:
+        return PlainState(
+            "rejected", "Not accepted", "The campaign could not be submitted.", campaign.failure_reasons, "campaign"
+        )
     if campaign is None or not campaign.campaign_status:
         return PlainState(
             "draft", "Draft", "The church is registered; describe how it texts members and submit.", step="campaign"
@@ -220,6 +224,44 @@ def campaign_save(*, church: Church, acting_user: User | None, **fields: Any) ->
     return campaign
 
 
+def brand_ready(brand: TenDlcBrand | None) -> bool:
+    return brand is not None and brand.status == TenDlcBrand.Status.OK and brand.identity_status != "UNVERIFIED"
+
+
+def campaign_request_submission(*, church: Church, acting_user: User | None) -> TenDlcCampaign:
+    """Staff pressed "Submit": submit now if the church's registration is approved, or as soon as it
+    is (the church need not come back days later just to press the button again)."""
+    brand = TenDlcBrand.objects.filter(church=church).first()
+    if brand_ready(brand):
+        return campaign_submit(church=church, acting_user=acting_user)
+    campaign = current_campaign(church)
+    if brand is None or campaign is None or campaign.campaign_status:
+        return campaign_submit(church=church, acting_user=acting_user)  # refuses with the reason
+    if brand.status != TenDlcBrand.Status.REGISTRATION_PENDING:
+        raise BusinessRuleError("Submit the church's details first; the campaign follows once they are approved.")
+    TenDlcCampaign.objects.filter(pk=campaign.pk).update(submit_when_ready=True, failure_reasons=[])
+    audit_record(church=church, actor=acting_user, action="tendlc.campaign.submit_requested", target=campaign)
+    campaign.submit_when_ready = True
+    return campaign
+
+
+def campaign_submit_when_ready(*, church_id: int) -> TenDlcCampaign | None:
+    """The brand was just approved: submit the campaign staff already asked to submit. A refusal is
+    kept on the draft as its failure reasons, for staff to correct."""
+    campaign = current_campaign(Church(pk=church_id))
+    if campaign is None or campaign.campaign_status or not campaign.submit_when_ready:
+        return None
+    TenDlcCampaign.objects.filter(pk=campaign.pk).update(submit_when_ready=False)
+    try:
+        return campaign_submit(church=campaign.church, acting_user=None)
+    except TenDlcSubmitError as exc:
+        reasons = [exc.message, *(f"{name.replace('_', ' ')}: {why}" for name, why in exc.field_errors.items())]
+        TenDlcCampaign.objects.filter(pk=campaign.pk).update(failure_reasons=reasons)
+    except BusinessRuleError as exc:
+        logger.info("10DLC campaign not submitted", extra={"church_id": church_id, "reason": exc.message})
+    return None
+
+
 def campaign_submit(*, church: Church, acting_user: User | None) -> TenDlcCampaign:
     """Register the draft campaign; only once the brand is registered and verified."""
     brand = TenDlcBrand.objects.filter(church=church).first()
@@ -228,7 +270,7 @@ def campaign_submit(*, church: Church, acting_user: User | None) -> TenDlcCampai
         raise BusinessRuleError("Fill in both steps first.")
     if campaign.campaign_status:
         raise BusinessRuleError("This campaign was already submitted.")
-    if brand.status != TenDlcBrand.Status.OK or brand.identity_status == "UNVERIFIED":
+    if not brand_ready(brand):
         raise BusinessRuleError(
             "The campaign can be submitted once the church's registration is approved; we'll show it here."
         )
@@ -348,7 +390,7 @@ def _apply_brand(
         return False
     if _is_stale(brand.status_at, occurred_at):
         return False
-    was_ready = brand.status == TenDlcBrand.Status.OK
+    was_ready = brand_ready(brand)
     brand.status, brand.identity_status = status, identity
     brand.tcr_brand_id = str(record.get("tcrBrandId") or brand.tcr_brand_id)
     if reasons or status != TenDlcBrand.Status.REGISTRATION_FAILED:
@@ -358,8 +400,11 @@ def _apply_brand(
     brand.save(
         update_fields=["status", "identity_status", "tcr_brand_id", "failure_reasons", "status_at", "updated_at"]
     )
-    if status == TenDlcBrand.Status.OK and not was_ready:
-        logger.info("10DLC brand registered", extra={"church_id": brand.church_id})
+    if brand_ready(brand) and not was_ready:
+        from messaging.tasks import tendlc_submit_campaign
+
+        church_id = brand.church_id
+        transaction.on_commit(lambda: tendlc_submit_campaign.delay(church_id))
     return True
 
 

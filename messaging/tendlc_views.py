@@ -107,8 +107,13 @@ class TenDlcCampaignView(TenDlcPage):
         try:
             tendlc.campaign_save(church=church, acting_user=request.user, **form.service_fields())
             if request.POST.get("action") == "submit":
-                tendlc.campaign_submit(church=church, acting_user=request.user)
-                messages.success(request, "Campaign submitted. Carriers usually review it within a week.")
+                campaign = tendlc.campaign_request_submission(church=church, acting_user=request.user)
+                if campaign.campaign_status:
+                    messages.success(request, "Campaign submitted. Carriers usually review it within a week.")
+                else:
+                    messages.success(
+                        request, "Saved. We'll submit the campaign as soon as the church's registration is approved."
+                    )
             else:
                 messages.success(request, "Campaign saved.")
         except tendlc.TenDlcSubmitError as exc:

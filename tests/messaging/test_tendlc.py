@@ -250,15 +250,48 @@ def test_brand_rejection_then_corrected_resubmission_updates_the_same_brand(
     assert brand.status == "OK"
 
 
-def test_campaign_waits_for_the_brand(world, registry, django_capture_on_commit_callbacks):
+def test_campaign_submitted_early_goes_out_once_the_brand_is_approved(
+    world, numbers, registry, django_capture_on_commit_callbacks
+):
     capture = django_capture_on_commit_callbacks
     submit_brand(world, capture)
     response = post(world.page_client(), "tendlc_campaign", CAMPAIGN, capture)
     assert response.status_code == 302
     campaign = TenDlcCampaign.objects.get(church=world.church)
-    assert campaign.campaign_status == "" and not registry.fake.campaigns  # saved as a draft, not sent
+    assert campaign.campaign_status == "" and campaign.submit_when_ready and not registry.fake.campaigns
     messages = [str(m) for m in response.wsgi_request._messages]
-    assert any("once the church's registration is approved" in m for m in messages)
+    assert any("as soon as the church's registration is approved" in m for m in messages)
+    assert "will be submitted automatically" in page(world)
+
+    registry.advance()  # brand OK → the campaign is submitted on its own
+    campaign.refresh_from_db()
+    assert campaign.campaign_status == "TCR_PENDING" and campaign.provider_campaign_id in registry.fake.campaigns
+    assert not campaign.submit_when_ready
+    registry.complete()
+    assert set(TenDlcNumberAssignment.objects.values_list("status", flat=True)) == {"ASSIGNED"}
+
+
+def test_early_campaign_refused_on_submission_shows_why(world, registry, django_capture_on_commit_callbacks):
+    capture = django_capture_on_commit_callbacks
+    submit_brand(world, capture)
+    post(world.page_client(), "tendlc_campaign", CAMPAIGN, capture)
+    registry.fake.invalid_next({"description": "The description must name the brand."})
+    registry.advance()
+    campaign = TenDlcCampaign.objects.get()
+    assert campaign.campaign_status == "" and not campaign.submit_when_ready
+    html = page(world)
+    assert "Not accepted" in html and "description: The description must name the brand." in html
+    submit_campaign(world, capture)  # corrected and submitted by hand
+    campaign.refresh_from_db()
+    assert campaign.campaign_status == "TCR_PENDING" and campaign.failure_reasons == []
+
+
+def test_campaign_needs_the_brand_submitted_first(world, registry, django_capture_on_commit_callbacks):
+    capture = django_capture_on_commit_callbacks
+    post(world.page_client(), "tendlc_brand", BRAND, capture, action="save")
+    response = post(world.page_client(), "tendlc_campaign", CAMPAIGN, capture)
+    assert response.status_code == 302 and not registry.fake.requests
+    assert any("Submit the church's details first" in str(m) for m in response.wsgi_request._messages)
 
 
 # --- Webhooks and polling ------------------------------------------------------------------------------
