@@ -99,6 +99,7 @@ MAIN_PAGES = [
     ("inbox", "/inbox/"),
     ("settings", "/settings/"),
     ("team", "/settings/team/"),
+    ("tendlc", "/settings/10dlc/"),
     ("billing", "/billing/"),
 ]
 
