@@ -96,7 +96,15 @@ def sender_for(church, phone: str, provider: str = "telnyx"):
     from messaging.models import SenderNumber
 
     sender, _ = SenderNumber.objects.update_or_create(
-        phone_number=phone, defaults={"church": church, "provider": provider, "status": "active", "is_default": True}
+        phone_number=phone,
+        defaults={
+            "church": church,
+            "provider": provider,
+            "status": "active",
+            "is_default": True,
+            # A registered 10DLC number, as in production: unregistered ones are throttled on purpose.
+            "campaign_id": "bench-campaign",
+        },
     )
     return sender
 

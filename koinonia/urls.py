@@ -19,6 +19,7 @@ urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("settings/numbers/", include("messaging.number_urls")),
     path("", include("churches.urls")),
+    path("settings/10dlc/", include("messaging.tendlc_urls")),
     path("messages/", include("messaging.urls")),
     path("inbox/", include("conversations.urls")),
     path("billing/", include("billing.urls")),

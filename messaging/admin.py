@@ -17,7 +17,16 @@ from churches.phones import InvalidPhone, parse_phone
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
 from messaging import linking, numbers, services
-from messaging.models import Message, NumberCheck, ProviderEvent, Recipient, SenderNumber
+from messaging.models import (
+    Message,
+    NumberCheck,
+    ProviderEvent,
+    Recipient,
+    SenderNumber,
+    TenDlcBrand,
+    TenDlcCampaign,
+    TenDlcEvent,
+)
 
 PROVIDER_TEST_PREFIX = "+1555"  # provider test numbers aren't valid for libphonenumber (as in sender_number_add)
 
@@ -381,3 +390,74 @@ class NumberCheckAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- 10DLC registration ---------------------------------------------------------------------------
+
+
+class TenDlcPollAction:
+    """ "Poll provider now": ask the registrar about the selected churches' registrations at once."""
+
+    @admin.action(description="Poll provider now")
+    def poll_provider_now(self, request, queryset):
+        from messaging import tendlc
+
+        church_ids = sorted(set(queryset.values_list("church_id", flat=True)))
+        changed = sum(tendlc.church_poll(church_id=church_id) for church_id in church_ids)
+        for church_id in church_ids:
+            audit_record(church_id=church_id, actor=request.user, action="support.tendlc.polled")
+        self.message_user(request, f"Polled {len(church_ids)} church(es); {changed} record(s) changed.", messages.INFO)
+
+
+@admin.register(TenDlcBrand)
+class TenDlcBrandAdmin(TenDlcPollAction, admin.ModelAdmin):
+    list_display = ["church", "legal_name", "status", "identity_status", "provider", "submitted_at", "last_polled_at"]
+    list_filter = ["status", "identity_status", "entity_type"]
+    search_fields = ["church__name", "church__slug", "legal_name", "=provider_brand_id", "=tcr_brand_id"]
+    list_select_related = ["church"]
+    readonly_fields = [
+        "church",
+        "provider",
+        "provider_brand_id",
+        "tcr_brand_id",
+        "status",
+        "identity_status",
+        "failure_reasons",
+        "submitted_at",
+        "status_at",
+        "last_polled_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["poll_provider_now"]
+
+    def has_add_permission(self, request):
+        return False  # churches register themselves (Settings → 10DLC)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            church=obj.church,
+            actor=request.user,
+            action="support.tendlc.brand_changed",
+            target=obj,
+            data={"fields": form.changed_data},
+        )
+
+
+@admin.register(TenDlcCampaign)
+class TenDlcCampaignAdmin(TenDlcPollAction, ReadOnlyAdmin):
+    list_display = ["id", "church", "usecase", "campaign_status", "submission_status", "submitted_at", "provisioned_at"]
+    list_filter = ["campaign_status", "usecase"]
+    search_fields = ["church__name", "church__slug", "=provider_campaign_id", "=tcr_campaign_id"]
+    list_select_related = ["church"]
+    actions = ["poll_provider_now"]
+
+
+@admin.register(TenDlcEvent)
+class TenDlcEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "church", "event_type", "summary", "source", "provider_event_id"]
+    list_filter = ["source", "event_type"]
+    search_fields = ["church__name", "church__slug", "=provider_event_id"]
+    list_select_related = ["church"]

@@ -20,3 +20,7 @@ class MessagingConfig(AppConfig):
         from messaging.webhooks import register_event_handler
 
         register_event_handler("number_order.complete", handle_number_order_complete)
+
+        from messaging.tendlc import register_webhook_handlers
+
+        register_webhook_handlers()

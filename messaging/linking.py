@@ -24,6 +24,12 @@ from churches.services import audit_record
 from messaging import numbers
 from messaging.models import NumberCheck, SenderNumber
 from messaging.providers import NumberError, NumberState, SmsProvider, get_provider
+from messaging.providers.tendlc import (
+    TenDlcError,
+    TenDlcUnsupported,
+    link_number_to_campaign,
+    number_campaign_assignment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,15 +128,56 @@ def check_webhook(ctx: LinkContext) -> Problem | None:
     )
 
 
+# A link the carrier is still processing counts as linked; anything else means the number sends as an
+# unregistered 10DLC sender, which US carriers block (Telnyx error 40010).
+CAMPAIGN_LINKED_STATUSES = {"ASSIGNED", "PENDING_ASSIGNMENT"}
+
+
+def check_campaign_link(ctx: LinkContext) -> Problem | None:
+    campaign_id = ctx.sender.campaign_id
+    if not campaign_id:
+        return None  # not registered yet: Settings → 10DLC says so, and sends are throttled meanwhile
+    number = ctx.sender.phone_number
+    try:
+        assignment = number_campaign_assignment(phone_number=number, provider=ctx.sender.provider)
+    except TenDlcUnsupported:
+        return None  # Twilio: registration is done by support, outside this API
+    except TenDlcError as exc:
+        if exc.status != 404:
+            raise NumberError(exc.reason, transient=exc.transient, status=exc.status) from exc
+        assignment = {}  # the registrar has no link for this number at all
+    linked_to = str(assignment.get("campaignId") or "")
+    status = str(assignment.get("assignmentStatus") or "")
+    if status in CAMPAIGN_LINKED_STATUSES and linked_to in ("", campaign_id):
+        return None
+
+    def relink() -> str:
+        try:
+            link_number_to_campaign(phone_number=number, campaign_id=campaign_id, provider=ctx.sender.provider)
+        except TenDlcError as exc:
+            raise NumberError(exc.reason, transient=exc.transient, status=exc.status) from exc
+        return f"Linked {number} back to its 10DLC campaign."
+
+    if not assignment:
+        where = "isn't linked to any 10DLC campaign"
+    elif linked_to and linked_to != campaign_id:
+        where = "is linked to another 10DLC campaign"
+    else:
+        where = f"lost its link to the church's 10DLC campaign (the registry says “{status or 'unknown'}”)"
+    return Problem(
+        "campaign_unlinked",
+        f"{number} {where}, so US carriers would block its texts as unregistered.",
+        repair=relink,
+    )
+
+
 # The checks, in order; each reads ``ctx.state`` and returns a Problem (with a repair when the provider API
 # can fix it) or None. Later checks assume the earlier ones passed (a released number has no profile).
 LINK_CHECKS: list[LinkCheck] = [
     check_number_is_ours,
     check_messaging_profile,
     check_webhook,
-    # INTEGRATOR: the 10DLC "linked to its campaign" check goes here (it needs an active number on our
-    # profile, so after the two above). Same contract: return Problem("campaign_unlinked", ..., repair=...)
-    # using the 10DLC client; nothing else in this module needs to change.
+    check_campaign_link,  # needs an active number on our profile, so after the checks above
 ]
 
 
@@ -168,7 +215,11 @@ def inspect_and_repair(sender: SenderNumber, checks: list[LinkCheck] | None = No
         report.error = exc.reason
         return report
     for check in LINK_CHECKS if checks is None else checks:
-        problem = check(ctx)
+        try:
+            problem = check(ctx)
+        except NumberError as exc:  # a check that must ask the provider again (the 10DLC registry)
+            report.error = exc.reason
+            break
         if problem is None:
             continue
         report.problems.append(problem.text)

@@ -146,7 +146,10 @@ def _send_one(
     segments = segment_info(body).segments
     try:
         ratelimit.wait_for_capacity(
-            provider=provider.name, sender_number=message.sender.phone_number, segments=segments
+            provider=provider.name,
+            sender_number=message.sender.phone_number,
+            segments=segments,
+            registered=bool(message.sender.campaign_id),  # 10DLC: loaded with the message, no extra query
         )
         result = provider.send(
             from_number=message.sender.phone_number,

@@ -75,21 +75,29 @@ def reserve(key: str, *, rate: float, n: int, burst: float | None = None) -> flo
     return int(micros) / 1_000_000
 
 
-def sending_limits(*, provider: str, sender_number: str) -> list[tuple[str, float]]:
-    """The buckets one send draws from, with their rates (segments per second)."""
+# Carriers filter unregistered 10DLC traffic on these; the console provider texts no one.
+UNREGISTERED_LIMITED_PROVIDERS = frozenset({"telnyx", "twilio"})
+
+
+def sending_limits(*, provider: str, sender_number: str, registered: bool = True) -> list[tuple[str, float]]:
+    """The buckets one send draws from, with their rates (segments per second). A sender not on a
+    live 10DLC campaign is held to ``SMS_RATE_UNREGISTERED_SENDER`` (its own bucket, so the debt run
+    up while throttled does not follow the number once it is registered)."""
     limits = getattr(settings, "SMS_RATE_LIMITS", {})
-    return [
-        (f"account:{provider}", float(limits.get("account", 50))),
-        (f"sender:{sender_number}", float(limits.get("sender", 50))),
-    ]
+    sender = (f"sender:{sender_number}", float(limits.get("sender", 50)))
+    unregistered_rate = float(getattr(settings, "SMS_RATE_UNREGISTERED_SENDER", 0) or 0)
+    if not registered and unregistered_rate > 0 and provider in UNREGISTERED_LIMITED_PROVIDERS:
+        sender = (f"sender-unregistered:{sender_number}", min(sender[1], unregistered_rate))
+    return [(f"account:{provider}", float(limits.get("account", 50))), sender]
 
 
-def wait_for_capacity(*, provider: str, sender_number: str, segments: int) -> None:
+def wait_for_capacity(*, provider: str, sender_number: str, segments: int, registered: bool = True) -> None:
     """Block until this send fits every bucket it draws from (raises on Redis errors: the caller
-    treats that as a transient failure and puts the recipient back)."""
+    treats that as a transient failure and puts the recipient back). ``registered``: the sender is
+    on a live 10DLC campaign (the pipeline passes ``bool(sender.campaign_id)``, already loaded)."""
     wait = max(
         reserve(key, rate=rate, n=segments)
-        for key, rate in sending_limits(provider=provider, sender_number=sender_number)
+        for key, rate in sending_limits(provider=provider, sender_number=sender_number, registered=registered)
     )
     if wait > 0:
         time.sleep(wait)

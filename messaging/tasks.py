@@ -173,3 +173,40 @@ def check_sender_numbers() -> dict:
     if stats["failed"] or stats["errors"]:
         logger.info("sender numbers checked", extra=stats)
     return stats
+
+
+# --- 10DLC registration ---------------------------------------------------------------------------
+
+
+@shared_task
+def poll_tendlc_registrations() -> int:
+    """Periodic (celery-beat): ask the registrar about every pending brand, campaign and number link,
+    in case a webhook was lost. Safe to run twice: unchanged answers change nothing."""
+    from messaging import tendlc
+
+    return sum(tendlc.church_poll(church_id=church_id) for church_id in tendlc.pending_church_ids())
+
+
+@shared_task
+def poll_tendlc_church(church_id: int) -> int:
+    """One church's registration, checked soon after a submission."""
+    from messaging import tendlc
+
+    return tendlc.church_poll(church_id=church_id)
+
+
+@shared_task(acks_late=True)
+def tendlc_assign_numbers(campaign_id: int) -> int:
+    """Link the church's active numbers to its newly live campaign (idempotent)."""
+    from messaging import tendlc
+
+    return tendlc.campaign_assign_numbers(campaign_id=campaign_id)
+
+
+@shared_task
+def tendlc_submit_campaign(church_id: int) -> int | None:
+    """The church's details were approved: submit the campaign staff already asked to submit."""
+    from messaging import tendlc
+
+    campaign = tendlc.campaign_submit_when_ready(church_id=church_id)
+    return campaign.pk if campaign is not None else None

@@ -243,6 +243,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "messaging.tasks.check_sender_numbers",
         "schedule": env.float("SENDER_NUMBER_CHECK_SECONDS", default=3600),
     },
+    # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
+    "messaging-tendlc-poll": {
+        "task": "messaging.tasks.poll_tendlc_registrations",
+        "schedule": env.float("TENDLC_POLL_SECONDS", default=900),
+    },
 }
 # A recurring firing found more than this late (the scheduler was down) is skipped, not sent late.
 RECURRING_MISFIRE_GRACE_SECONDS = env.int("RECURRING_MISFIRE_GRACE_SECONDS", default=3600)
@@ -267,6 +272,12 @@ SMS_RATE_LIMITS = {
     "account": env.float("SMS_RATE_ACCOUNT", default=50),
     "sender": env.float("SMS_RATE_SENDER", default=50),
 }
+# A sender number not yet on a live 10DLC campaign (no campaign_id): US carriers filter or block
+# unregistered traffic, so its bucket is held to this many segments per second (telnyx and twilio;
+# the console provider is exempt; 0 switches the limit off).
+SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default=1.0)
+# The console registrar (embedded default) approves 10DLC submissions after this many seconds.
+CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", default=10.0)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
 SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)

@@ -16,3 +16,5 @@ SMS_PROVIDER = env.str("SMS_PROVIDER", default="console")
 CONSOLE_SMS_FAILURE_RATE = 0.0
 CONSOLE_DELIVERY_DELAY_SECONDS = 0
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=8)
+# The suite's sender numbers stand for registered ones; 10DLC tests set the unregistered limit themselves.
+SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default=0)

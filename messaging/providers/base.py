@@ -96,7 +96,7 @@ class Reason:
     REGION_NOT_ENABLED = "Texting numbers in this country isn't enabled for our account."
     NOT_10DLC_REGISTERED = (
         "Our sending number isn't registered for 10DLC, so US carriers reject its texts; finish the 10DLC "
-        "registration in Settings → Numbers."
+        "registration in Settings → 10DLC."
     )
     TOLL_FREE_NOT_VERIFIED = "Our toll-free sending number isn't verified yet, so carriers reject its texts."
     CREDENTIALS_REJECTED = "{provider} rejected our credentials; an administrator must update the API key."

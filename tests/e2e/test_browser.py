@@ -99,6 +99,8 @@ MAIN_PAGES = [
     ("inbox", "/inbox/"),
     ("settings", "/settings/"),
     ("team", "/settings/team/"),
+    ("numbers", "/settings/numbers/"),
+    ("tendlc", "/settings/10dlc/"),
     ("billing", "/billing/"),
 ]
 

@@ -27,6 +27,7 @@ from tests.fakes.base import (
     WebhookBuilder,
 )
 from tests.fakes.numbers import TelnyxNumbersMixin
+from tests.fakes.tendlc import FakeTenDlc
 
 TEST_API_KEY = "KEYtest_fake_telnyx_0001"
 TEST_SIGNING_SEED = b"\x42" * 32  # the seed of the §1.7 test vector
@@ -61,7 +62,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-class FakeTelnyx(TelnyxNumbersMixin, FakeSmsProvider):
+class FakeTelnyx(TelnyxNumbersMixin, FakeTenDlc, FakeSmsProvider):
     keywords = OptOutKeywords(
         stop=frozenset({"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}),
         start=frozenset({"START", "UNSTOP"}),
@@ -116,6 +117,8 @@ class FakeTelnyx(TelnyxNumbersMixin, FakeSmsProvider):
             return self._send(request, account)
         if (numbers := self.route_numbers(request)) is not None:
             return numbers
+        if request.path.startswith("/v2/10dlc/"):
+            return self.route_tendlc(request)
         return self.error_response(404, None, f"No route for {request.method} {request.path}.")
 
     def error_response(

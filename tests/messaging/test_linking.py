@@ -237,3 +237,75 @@ def test_old_checks_are_pruned(telnyx_number):
     NumberCheck.objects.filter(pk=old.pk).update(checked_at=timezone.now() - linking.CHECK_RETENTION * 2)
     assert tasks.check_sender_numbers()["pruned"] == 1
     assert NumberCheck.objects.filter(sender=telnyx_number).count() == 1
+
+
+# --- Linked to its 10DLC campaign ------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_campaign(telnyx, telnyx_number):
+    telnyx.campaigns["cmp-live"] = {
+        "campaignId": "cmp-live",
+        "brandId": "brand-1",
+        "tcrCampaignId": "CLIVE01",
+        "campaignStatus": "MNO_PROVISIONED",
+    }
+    telnyx_number.campaign_id = "cmp-live"
+    telnyx_number.save(update_fields=["campaign_id"])
+    return "cmp-live"
+
+
+def test_a_number_that_lost_its_10dlc_link_is_linked_again(telnyx, telnyx_number, live_campaign):
+    check = run_check(telnyx_number)
+    assert check.outcome == NumberCheck.Outcome.REPAIRED
+    assert "isn't linked to any 10DLC campaign" in check.problems[0]
+    assert "back to its 10DLC campaign" in check.repairs[0]
+    link = next(r for r in telnyx.requests if r.method == "POST" and r.path == "/v2/10dlc/phone_number_campaigns")
+    assert link.json() == {"phoneNumber": NUMBER, "campaignId": live_campaign}
+    assert telnyx_number.status == SenderNumber.Status.ACTIVE
+
+    # The link is now pending at the registry, which counts as linked: the next check asks nothing more.
+    assert run_check(telnyx_number).outcome == NumberCheck.Outcome.OK
+
+
+def test_a_number_moved_to_another_campaign_is_put_back(telnyx, telnyx_number, live_campaign):
+    telnyx.number_assignments[NUMBER] = {
+        "phoneNumber": NUMBER,
+        "campaignId": "cmp-other",
+        "assignmentStatus": "ASSIGNED",
+    }
+    check = run_check(telnyx_number)
+    assert check.outcome == NumberCheck.Outcome.REPAIRED and "another 10DLC campaign" in check.problems[0]
+    assert telnyx.number_assignments[NUMBER]["campaignId"] == live_campaign
+
+
+def test_a_linked_number_and_an_unregistered_one_need_nothing(telnyx, telnyx_number, live_campaign):
+    telnyx.number_assignments[NUMBER] = {
+        "phoneNumber": NUMBER,
+        "campaignId": live_campaign,
+        "assignmentStatus": "ASSIGNED",
+    }
+    assert run_check(telnyx_number).outcome == NumberCheck.Outcome.OK
+    telnyx_number.campaign_id = ""
+    telnyx_number.save(update_fields=["campaign_id"])
+    before = len(telnyx.requests)
+    assert run_check(telnyx_number).outcome == NumberCheck.Outcome.OK
+    assert not any(r.path.startswith("/v2/10dlc/") for r in telnyx.requests[before:])
+
+
+def test_a_registry_outage_is_recorded_without_touching_the_number(monkeypatch, telnyx_number, live_campaign):
+    from messaging.providers.tendlc import TenDlcError
+
+    def unreachable(**kwargs):
+        raise TenDlcError("Telnyx had a temporary problem (HTTP 503); we will try again.", transient=True, status=503)
+
+    monkeypatch.setattr(linking, "number_campaign_assignment", unreachable)
+    check = run_check(telnyx_number)
+    assert check.outcome == NumberCheck.Outcome.FAILED and "HTTP 503" in check.error
+    assert telnyx_number.status == SenderNumber.Status.ACTIVE and not mail.outbox
+
+
+def test_twilio_numbers_skip_the_10dlc_check(twilio, twilio_number):
+    twilio_number.campaign_id = "CM-registered-by-support"
+    twilio_number.save(update_fields=["campaign_id"])
+    assert run_check(twilio_number).outcome == NumberCheck.Outcome.OK
