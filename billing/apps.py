@@ -10,6 +10,7 @@ class BillingConfig(AppConfig):
         from koinonia import hooks
 
         hooks.register_limit_checker(limits.check)
+        hooks.register_headroom_reporter(limits.broadcast_headroom)
         hooks.register_usage_reporter(receivers.report_usage)
         church_created.connect(receivers.start_trial, dispatch_uid="billing.start_trial")
         hooks.segments_sent.connect(receivers.record_segments_sent, dispatch_uid="billing.segments_sent")

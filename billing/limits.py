@@ -40,6 +40,34 @@ def check(*, church: Church, resource: str, adding: int = 1, **context) -> None:
     _check_count(church=church, sub=sub, resource=resource, adding=adding)
 
 
+def broadcast_headroom(*, church: Church, branch_id: int | None = None) -> int | None:
+    """How many more segments a broadcast could add right now before :func:`check` refuses it on amount
+    (the allowance when overage is off, the spend cap, the branch budget); None when nothing caps the
+    amount. A church that cannot broadcast at all has none. Mirrors :func:`send_estimate`, which stays
+    the authority (a test holds the two together)."""
+    sub = selectors.subscription_get(church=church)
+    if not rules.standing_of(sub).can_broadcast:
+        return 0
+    plan = sub.plan
+    period = rules.current_period(sub, timezone.now())
+    usage = selectors.usage_period_find(church_id=church.pk, period=period)
+    used = usage.segments_used if usage else 0
+    allowance = plan.included_segments + (usage.credit_segments if usage else 0)
+    room: int | None = None
+    if not plan.overage_enabled:
+        room = max(0, allowance - used)
+    elif sub.spend_cap_cents is not None and plan.overage_cents_per_1000:
+        # The most overage segments whose cost, rounded up to a cent, stays within the cap.
+        most_overage = sub.spend_cap_cents * 1000 // plan.overage_cents_per_1000
+        room = max(0, allowance + most_overage - used)
+    if branch_id:
+        budget, branch_used = selectors.branch_budget_usage(church=church, branch_id=int(branch_id), period=period)
+        if budget is not None:
+            branch_room = max(0, budget.monthly_segments - branch_used)
+            room = branch_room if room is None else min(room, branch_room)
+    return room
+
+
 def upgrade_hint(*, plan, field: str, needed: int, noun: str) -> str:
     better = selectors.plan_upgrade_for(current=plan, field=field, needed=needed)
     if better is None:

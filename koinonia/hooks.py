@@ -28,6 +28,26 @@ def check_limit(*, church, resource: str, adding: int = 1, **context) -> None:
         checker(church=church, resource=resource, adding=adding, **context)
 
 
+HeadroomReporter = Callable[..., int | None]
+_headroom_reporters: list[HeadroomReporter] = []
+
+
+def register_headroom_reporter(reporter: HeadroomReporter) -> None:
+    """``reporter(*, church, branch_id=None)`` returns how many more broadcast segments ``check_limit``
+    would allow right now, or None when nothing caps the amount."""
+    if reporter not in _headroom_reporters:
+        _headroom_reporters.append(reporter)
+
+
+def broadcast_headroom(*, church, branch_id: int | None = None) -> int | None:
+    """The most segments a broadcast could add before the limit checkers refuse it on amount (None: no
+    cap). Lets messaging count a large audience only as far as the answer could change; ``check_limit``
+    stays the one authority."""
+    rooms = [reporter(church=church, branch_id=branch_id) for reporter in _headroom_reporters]
+    rooms = [room for room in rooms if room is not None]
+    return min(rooms) if rooms else None
+
+
 # Sent (after commit) by messaging when segments are handed to a provider:
 #   church_id=int, segments=int, message_id=int|None, branch_id=int|None, occurred_at=datetime.
 # Billing meters usage from it. Segments that fail before reaching the carrier are not sent here.

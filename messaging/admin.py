@@ -270,7 +270,10 @@ class MessageAdmin(admin.ModelAdmin):
 
     def _resend(self, request, message):
         resent = services.message_resend_failed(church=message.church, message_id=message.pk, author=request.user)
-        return {"resend_message_id": resent.pk, "recipients": resent.recipient_count}
+        return {
+            "resend_message_id": resent.pk,
+            "recipients": resent.recipient_count if resent.recipients_counted else None,
+        }
 
     def _each(self, request, queryset, operation, *, done: str):
         succeeded, refused = [], []

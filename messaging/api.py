@@ -51,7 +51,11 @@ class Audience(serializers.Serializer):
 
 
 class MessageCountsOutput(serializers.Serializer):
-    recipients = serializers.IntegerField(help_text="Audience members (an estimate until the message is prepared).")
+    recipients = serializers.IntegerField(
+        allow_null=True,
+        help_text="Subscribed members in the audience, counted when the message is accepted (audiences over "
+        "1,000 are counted by a worker within seconds: null until then) and exact once the message is prepared.",
+    )
     queued = serializers.IntegerField()
     sent = serializers.IntegerField(help_text="Handed to the carrier, no delivery report yet.")
     delivered = serializers.IntegerField()
@@ -65,6 +69,12 @@ class MessageOutput(serializers.ModelSerializer):
     audience = Audience()
     counts = MessageCountsOutput(read_only=True)
     resend_of = serializers.IntegerField(source="resend_of_id", allow_null=True, read_only=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not instance.recipients_counted:
+            data["counts"]["recipients"] = None
+        return data
 
     class Meta:
         model = Message

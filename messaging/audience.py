@@ -72,10 +72,16 @@ def _audience_sql(*, church_id: int, audience: dict) -> tuple[str, list]:
     return " AND ".join(where), params + alt_params
 
 
-def audience_count(*, church: Church, audience: dict) -> int:
+def audience_count(*, church: Church, audience: dict, upto: int | None = None) -> int:
+    """Subscribed members in the audience; with ``upto``, counting stops there (the answer is then
+    ``min(count, upto)``), so the cost no longer grows with the audience."""
     where, params = _audience_sql(church_id=church.pk, audience=audience)
+    sql = f"SELECT COUNT(*) FROM churches_member m WHERE {where}"  # noqa: S608 (only placeholders)
+    if upto is not None:
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM churches_member m WHERE {where} LIMIT %s) AS counted"  # noqa: S608
+        params = [*params, upto]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM churches_member m WHERE {where}", params)  # noqa: S608
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
 
 

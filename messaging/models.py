@@ -172,6 +172,16 @@ class Message(ChurchOwned):
     def is_finished(self) -> bool:
         return self.status in (self.Status.SENT, self.Status.CANCELED, self.Status.FAILED)
 
+    @property
+    def recipients_counted(self) -> bool:
+        """False while a large audience waits to be counted by a worker (``recipient_count`` is 0)."""
+        return self.prepared_at is not None or self.recipient_count > 0
+
+    @property
+    def recipients_label(self) -> str:
+        """ "1,234 members", or "everyone in the audience" while it is being counted."""
+        return f"{self.recipient_count:,} members" if self.recipients_counted else "everyone in the audience"
+
 
 class Recipient(ChurchOwned):
     """One member of one broadcast. The hottest table: each index names the query it serves."""

@@ -10,7 +10,7 @@ from django.utils import timezone
 from churches.models import ApiKey, Church, User
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit
+from koinonia.hooks import broadcast_headroom, check_limit
 from messaging.audience import audience_count, budget_branch_id, clean_audience, materialize_recipients
 from messaging.models import Message, MessageTemplate, Recipient, SenderNumber
 from messaging.segments import segment_info
@@ -21,6 +21,10 @@ MERGE_FIELDS = ("first_name", "last_name", "full_name", "church_name")
 # Merge fields grow a text; estimates assume this many characters per field.
 MERGE_FIELD_ESTIMATE = {"first_name": 10, "last_name": 12, "full_name": 23, "church_name": 30}
 DEFAULT_EXPIRY = timedelta(hours=24)
+# Audiences up to this size are counted exactly when a broadcast is accepted; a larger one is counted
+# only as far as the church's plan could refuse it, and otherwise by the worker that materializes it,
+# so accepting a broadcast takes the same time for ten members or a hundred thousand.
+EXACT_COUNT_UP_TO = 1_000
 
 
 def render_body(body: str, *, first_name: str, last_name: str, church_name: str) -> str:
@@ -102,13 +106,14 @@ def message_send(
         raise BusinessRuleError(
             "Your church has no sending number yet. Add one in Settings → Numbers.", code="no_sender", status=409
         )
-    estimate = audience_count(church=church, audience=audience)
+    estimate = _audience_estimate(church=church, audience=audience, segments=segments)
     if estimate == 0:
         raise BusinessRuleError("Nobody in this audience can receive texts (no subscribed members).", field="audience")
     check_limit(
         church=church,
         resource="broadcast",
-        adding=estimate * segments,
+        # Uncounted (None) only when nothing caps the amount: the check then looks at standing alone.
+        adding=(estimate or EXACT_COUNT_UP_TO) * segments,
         audience=audience,
         branch_id=budget_branch_id(audience),
     )
@@ -129,7 +134,7 @@ def message_send(
                 encoding=encoding,
                 segments=segments,
                 idempotency_key=idempotency_key,
-                recipient_count=estimate,
+                recipient_count=estimate or 0,  # 0 with prepared_at unset: not counted yet
                 queued_count=0,
                 resend_of=resend_of,
             )
@@ -145,7 +150,44 @@ def message_send(
     )
     if not scheduled_at:
         _enqueue_prepare(message.pk)
+    elif estimate is None:
+        _enqueue_estimate(message.pk)
     return message
+
+
+def _audience_estimate(*, church: Church, audience: dict, segments: int) -> int | None:
+    """The audience's size when it matters now, else None (the worker counts it).
+
+    Small audiences are counted exactly. A larger one is counted up to the point where the plan would
+    refuse it (allowance without overage, spend cap, branch budget): past that point the send is refused
+    and the refusal is worth a full count for its message. With no cap on the amount there is nothing
+    to decide, so nothing more is counted here."""
+    headroom = broadcast_headroom(church=church, branch_id=budget_branch_id(audience))
+    bound = EXACT_COUNT_UP_TO if headroom is None else max(EXACT_COUNT_UP_TO, headroom // max(segments, 1) + 1)
+    counted = audience_count(church=church, audience=audience, upto=bound)
+    if counted < bound:
+        return counted
+    if headroom is None:
+        return None
+    return audience_count(church=church, audience=audience)
+
+
+def _enqueue_estimate(message_id: int) -> None:
+    from messaging import tasks
+
+    transaction.on_commit(lambda: tasks.count_message_audience.delay(message_id))
+
+
+def message_count_audience(*, message_id: int) -> int | None:
+    """Fill in the size of a scheduled broadcast's audience that was too large to count on acceptance
+    (staff see it in the message list until the message goes out). Safe to repeat; a prepared message
+    already has its exact count."""
+    message = Message.objects.filter(pk=message_id, prepared_at__isnull=True, recipient_count=0).first()
+    if message is None:
+        return None
+    total = audience_count(church=message.church, audience=message.audience)
+    Message.objects.filter(pk=message_id, prepared_at__isnull=True).update(recipient_count=total)
+    return total
 
 
 def _enqueue_prepare(message_id: int) -> None:

@@ -36,6 +36,11 @@ def prepare_message(message_id: int) -> None:
 
 
 @shared_task(acks_late=True)
+def count_message_audience(message_id: int) -> None:
+    services.message_count_audience(message_id=message_id)
+
+
+@shared_task(acks_late=True)
 def send_message(message_id: int) -> str:
     state = pipeline.run_sending(message_id=message_id)
     if state == "more":  # time budget spent: yield the worker, carry on in a fresh task

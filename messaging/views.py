@@ -141,7 +141,7 @@ class ComposeView(MessagingPage):
             local = timezone.localtime(message.scheduled_at)
             messages.success(request, f"Scheduled for {local:%a %b %-d, %Y at %-I:%M %p} ({request.church.timezone}).")
         else:
-            messages.success(request, f"Sending to {message.recipient_count} members.")
+            messages.success(request, f"Sending to {message.recipients_label}.")
         return redirect("message_detail", pk=message.pk)
 
     def _render(self, form: ComposeForm, posted=None, status: int = 200):
@@ -282,7 +282,7 @@ class MessageResendFailedView(MessagingPage):
                 raise Http404("Not found.") from None
             messages.error(request, exc.message)
             return redirect("message_detail", pk=pk)
-        messages.success(request, f"Resending to {resent.recipient_count} members whose texts failed.")
+        messages.success(request, f"Resending to {resent.recipients_label} whose texts failed.")
         return redirect("message_detail", pk=resent.pk)
 
 
@@ -293,6 +293,8 @@ def progress_data(message: Message) -> dict:
     """Counts and bar widths (percent of recipients) for the progress bar and its JSON."""
     counts = message.counts
     total = max(counts["recipients"], 1)
+    if not message.recipients_counted:
+        counts = {**counts, "recipients": "counting…"}
     done = counts["delivered"] + counts["failed"] + counts["skipped"]
     widths = {key: round(100 * counts[key] / total, 2) for key in ("delivered", "sent", "failed", "skipped")}
     return {

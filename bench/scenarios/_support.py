@@ -30,7 +30,9 @@ def _unlimited_plan(church) -> None:
 
     from django.utils import timezone
 
-    plan, _ = Plan.objects.get_or_create(
+    # Like a large church's paid plan: overage on and no spend cap (the cap is opt-in), so nothing caps
+    # a send's size while the plan check itself stays in the measured path.
+    plan, _ = Plan.objects.update_or_create(
         code="bench",
         defaults={
             "name": "Bench",
@@ -39,6 +41,7 @@ def _unlimited_plan(church) -> None:
             "max_branches": 100,
             "max_staff_seats": 100,
             "included_segments": 10_000_000,
+            "overage_cents_per_1000": 1200,
             "is_public": False,
         },
     )

@@ -130,3 +130,35 @@ def test_staff_seats_are_limited_on_the_team_page(world):
     response = page.post("/settings/team/", {"email": "seventh@example.test", "role": "staff"})
     assert response.status_code == 400
     assert b"allows 5 staff seats; you have 5" in response.content and b"Upgrade to Growth" in response.content
+
+
+def test_broadcast_headroom_is_exactly_what_the_checker_allows(client, world, fake_stripe):
+    """Messaging counts a large audience only as far as the headroom; it must match the checker."""
+    from billing.limits import broadcast_headroom
+
+    def agrees(branch_id=None):
+        room = broadcast_headroom(church=world.church, branch_id=branch_id)
+        if room is None:
+            assert refusal(world.church, "broadcast", 10**9, branch_id=branch_id) is None
+        else:
+            if room:
+                assert refusal(world.church, "broadcast", room, branch_id=branch_id) is None
+            assert refusal(world.church, "broadcast", room + 1, branch_id=branch_id) is not None
+        return room
+
+    sent(world.church, 120)
+    assert agrees() == 380  # the trial: the allowance is a hard limit
+    subscribe_and_deliver(client, world, fake_stripe, "growth")
+    assert agrees() is None  # overage on, no cap
+    owner = world.page_client(Role.OWNER)
+    owner.post("/billing/spend-cap/", {"spend_cap": "1.00"})
+    sent(world.church, 5000)
+    assert agrees() == 83  # the allowance is used up; 83 more segments cost $1.00 (rounded up)
+    owner.post("/billing/spend-cap/", {"spend_cap": "0"})
+    assert agrees() == 0
+    youth = church_services.branch_create(church=world.church, acting_user=world.owner, name="Youth")
+    owner.post("/billing/spend-cap/", {"spend_cap": ""})
+    owner.post("/billing/budgets/", {"branch_id": youth.pk, "monthly_segments": 100})
+    sent(world.church, 90, branch_id=youth.pk)
+    assert agrees(branch_id=youth.pk) == 10
+    assert agrees() is None
