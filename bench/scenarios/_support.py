@@ -21,9 +21,29 @@ def bench_church(slug: str, name: str):
     return church, owner
 
 
+def bench_plan(code: str, name: str, *, overage_cents_per_1000: int | None):
+    """A private plan with room for any benchmark (a million members, ten million segments)."""
+    from billing.models import Plan
+
+    plan, _ = Plan.objects.update_or_create(
+        code=code,
+        defaults={
+            "name": name,
+            "price_cents": 0,
+            "max_members": 1_000_000,
+            "max_branches": 100,
+            "max_staff_seats": 100,
+            "included_segments": 10_000_000,
+            "overage_cents_per_1000": overage_cents_per_1000,
+            "is_public": False,
+        },
+    )
+    return plan
+
+
 def _unlimited_plan(church) -> None:
     try:
-        from billing.models import Plan, Subscription
+        from billing.models import Subscription
     except ImportError:  # billing not installed: no limits to lift
         return
     from datetime import timedelta
@@ -32,19 +52,7 @@ def _unlimited_plan(church) -> None:
 
     # Like a large church's paid plan: overage on and no spend cap (the cap is opt-in), so nothing caps
     # a send's size while the plan check itself stays in the measured path.
-    plan, _ = Plan.objects.update_or_create(
-        code="bench",
-        defaults={
-            "name": "Bench",
-            "price_cents": 0,
-            "max_members": 1_000_000,
-            "max_branches": 100,
-            "max_staff_seats": 100,
-            "included_segments": 10_000_000,
-            "overage_cents_per_1000": 1200,
-            "is_public": False,
-        },
-    )
+    plan = bench_plan("bench", "Bench", overage_cents_per_1000=1200)
     now = timezone.now()
     Subscription.objects.update_or_create(
         church=church,

@@ -25,7 +25,7 @@ from django.db import connection
 from django.test import Client
 
 from bench import messaging_support as support
-from bench.scenarios._support import ms, percentile
+from bench.scenarios._support import bench_plan, ms, percentile
 
 MEMBERS = 100_000
 GROUP_SIZE = 10
@@ -81,21 +81,9 @@ def _post_timings(client: Client, audiences: dict[str, dict]) -> dict[str, list[
 
 
 def _hard_allowance_timings(church, client: Client) -> list[float]:
-    from billing.models import Plan, Subscription
+    from billing.models import Subscription
 
-    hard, _ = Plan.objects.update_or_create(
-        code="bench-hard-allowance",
-        defaults={
-            "name": "Bench (hard allowance)",
-            "price_cents": 0,
-            "max_members": 1_000_000,
-            "max_branches": 100,
-            "max_staff_seats": 100,
-            "included_segments": 10_000_000,
-            "overage_cents_per_1000": None,
-            "is_public": False,
-        },
-    )
+    hard = bench_plan("bench-hard-allowance", "Bench (hard allowance)", overage_cents_per_1000=None)
     subscription = Subscription.objects.get(church=church)
     usual_plan = subscription.plan
     Subscription.objects.filter(pk=subscription.pk).update(plan=hard)
