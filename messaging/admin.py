@@ -26,6 +26,7 @@ from messaging.models import (
     TenDlcBrand,
     TenDlcCampaign,
     TenDlcEvent,
+    TenDlcNumberAssignment,
 )
 
 PROVIDER_TEST_PREFIX = "+1555"  # provider test numbers aren't valid for libphonenumber (as in sender_number_add)
@@ -456,6 +457,34 @@ class TenDlcCampaignAdmin(TenDlcPollAction, ReadOnlyAdmin):
     search_fields = ["church__name", "church__slug", "=provider_campaign_id", "=tcr_campaign_id"]
     list_select_related = ["church"]
     actions = ["poll_provider_now"]
+
+
+@admin.register(TenDlcNumberAssignment)
+class TenDlcNumberAssignmentAdmin(ReadOnlyAdmin):
+    list_display = ["phone_number", "church", "campaign", "status", "failure_reasons", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["phone_number", "church__name", "church__slug"]
+    list_select_related = ["church", "campaign"]
+    actions = ["link_again"]
+
+    @admin.action(description="Link the selected numbers to their campaign again")
+    def link_again(self, request, queryset):
+        """For a link the registry refused (FAILED_ASSIGNMENT) once the cause is fixed: ask again."""
+        from messaging import tendlc
+
+        failed = list(queryset.filter(status="FAILED_ASSIGNMENT"))
+        TenDlcNumberAssignment.objects.filter(pk__in=[a.pk for a in failed]).update(status="", failure_reasons=[])
+        asked = sum(tendlc.campaign_assign_numbers(campaign_id=pk) for pk in sorted({a.campaign_id for a in failed}))
+        for assignment in failed:
+            audit_record(
+                church_id=assignment.church_id,
+                actor=request.user,
+                action="support.tendlc.number_relinked",
+                target=assignment,
+            )
+        skipped = len(queryset) - len(failed)
+        note = f" {skipped} not refused, left alone." if skipped else ""
+        self.message_user(request, f"Asked the registry to link {asked} number(s) again.{note}", messages.INFO)
 
 
 @admin.register(TenDlcEvent)

@@ -602,8 +602,40 @@ def test_admin_poll_action(world, registry, admin_client, django_capture_on_comm
     assert response.status_code == 200 and "1 record(s) changed" in response.content.decode()
     brand.refresh_from_db()
     assert brand.status == "OK"
-    for name in ("tendlcbrand", "tendlccampaign", "tendlcevent"):
+    for name in ("tendlcbrand", "tendlccampaign", "tendlcevent", "tendlcnumberassignment"):
         assert admin_client.get(reverse(f"admin:messaging_{name}_changelist")).status_code == 200
+
+
+def test_support_links_a_refused_number_again(
+    world, numbers, registry, admin_client, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    submit_brand(world, capture)
+    registry.advance()
+    submit_campaign(world, capture)
+    registry.complete()
+    refused = TenDlcNumberAssignment.objects.get(phone_number=NUMBERS[0])
+    # The registry refused this link (say, the number was still on another campaign); support fixed that.
+    TenDlcNumberAssignment.objects.filter(pk=refused.pk).update(
+        status="FAILED_ASSIGNMENT", failure_reasons=["Number is assigned to another campaign"]
+    )
+    SenderNumber.objects.filter(phone_number=NUMBERS[0]).update(campaign_id="")
+    del registry.fake.number_assignments[NUMBERS[0]]
+    others = list(TenDlcNumberAssignment.objects.exclude(pk=refused.pk))
+    with capture(execute=True):
+        response = admin_client.post(
+            reverse("admin:messaging_tendlcnumberassignment_changelist"),
+            {"action": "link_again", "_selected_action": [a.pk for a in TenDlcNumberAssignment.objects.all()]},
+            follow=True,
+        )
+    assert response.status_code == 200 and "link 1 number(s) again" in response.content.decode()
+    refused.refresh_from_db()
+    assert refused.status == "PENDING_ASSIGNMENT" and refused.failure_reasons == []
+    assert registry.fake.number_assignments[NUMBERS[0]]["campaignId"] == refused.campaign.provider_campaign_id
+    assert SenderNumber.objects.get(phone_number=NUMBERS[0]).campaign_id == refused.campaign.provider_campaign_id
+    for other in others:  # links that weren't refused are left as they were
+        assert TenDlcNumberAssignment.objects.get(pk=other.pk).status == other.status
+    assert AuditLog.objects.filter(action="support.tendlc.number_relinked", target_id=str(refused.pk)).exists()
 
 
 # --- Unregistered sending limit ------------------------------------------------------------------------
