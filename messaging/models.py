@@ -67,6 +67,8 @@ class NumberCheck(ChurchOwned):
         indexes = [
             # A number's latest checks (settings page, admin inline), newest first.
             models.Index(fields=["church", "sender", "-checked_at"], name="numbercheck_sender_recent"),
+            # The hourly prune (checked_at < cutoff) and support's list of every check, newest first.
+            models.Index(fields=["checked_at"], name="numbercheck_checked_at"),
         ]
         ordering = ["-checked_at", "-id"]
 
