@@ -40,6 +40,13 @@ def check(*, church: Church, resource: str, adding: int = 1, **context) -> None:
     _check_count(church=church, sub=sub, resource=resource, adding=adding)
 
 
+def _used_and_allowance(*, church: Church, plan, period: rules.Period) -> tuple[int, int]:
+    """Segments used this period, and the period's allowance (the plan's plus any credit granted)."""
+    usage = selectors.usage_period_find(church_id=church.pk, period=period)
+    used = usage.segments_used if usage else 0
+    return used, plan.included_segments + (usage.credit_segments if usage else 0)
+
+
 def broadcast_headroom(*, church: Church, branch_id: int | None = None) -> int | None:
     """How many more segments a broadcast could add right now before :func:`check` refuses it on amount
     (the allowance when overage is off, the spend cap, the branch budget); None when nothing caps the
@@ -50,9 +57,7 @@ def broadcast_headroom(*, church: Church, branch_id: int | None = None) -> int |
         return 0
     plan = sub.plan
     period = rules.current_period(sub, timezone.now())
-    usage = selectors.usage_period_find(church_id=church.pk, period=period)
-    used = usage.segments_used if usage else 0
-    allowance = plan.included_segments + (usage.credit_segments if usage else 0)
+    used, allowance = _used_and_allowance(church=church, plan=plan, period=period)
     room: int | None = None
     if not plan.overage_enabled:
         room = max(0, allowance - used)
@@ -106,9 +111,7 @@ def send_estimate(
     plan = sub.plan
     period = period or rules.current_period(sub, timezone.now())
     if used is None or allowance is None:
-        usage = selectors.usage_period_find(church_id=church.pk, period=period)
-        used = usage.segments_used if usage else 0
-        allowance = plan.included_segments + (usage.credit_segments if usage else 0)
+        used, allowance = _used_and_allowance(church=church, plan=plan, period=period)
     overage_before = max(0, used - allowance)
     overage_after = max(0, used + adding - allowance)
     estimate = {

@@ -6,24 +6,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from billing import rules, selectors
-from churches.models import Church, Role, StaffMembership
+from churches.models import Church
+from churches.selectors import owner_emails
 
 SUBJECTS = {
     "usage_80": "{church}: 80% of this month's texts used",
     "usage_100": "{church}: this month's included texts are used up",
     "payment_failed": "{church}: we couldn't take your payment",
 }
-
-
-def owner_emails(*, church: Church) -> list[str]:
-    emails = list(
-        StaffMembership.objects.filter(church=church, role=Role.OWNER, user__is_active=True).values_list(
-            "user__email", flat=True
-        )
-    )
-    if church.contact_email and church.contact_email.lower() not in {e.lower() for e in emails}:
-        emails.append(church.contact_email)
-    return emails
 
 
 def billing_email_send(*, church_id: int, kind: str, used: int | None = None) -> int:

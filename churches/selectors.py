@@ -16,6 +16,7 @@ from churches.models import (
     GroupMembership,
     Invitation,
     Member,
+    Role,
     StaffMembership,
     User,
 )
@@ -28,6 +29,18 @@ def membership_list_for_user(*, user: User) -> QuerySet[StaffMembership]:
 
 def team_list(*, church: Church) -> QuerySet[StaffMembership]:
     return StaffMembership.objects.filter(church=church).select_related("user").order_by("user__name", "user__email")
+
+
+def owner_emails(*, church: Church) -> list[str]:
+    """Where a church's account emails go: its active owners, plus the church's contact address."""
+    emails = list(
+        StaffMembership.objects.filter(church=church, role=Role.OWNER, user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+    if church.contact_email and church.contact_email.lower() not in {e.lower() for e in emails}:
+        emails.append(church.contact_email)
+    return emails
 
 
 def pending_invitation_list(*, church: Church) -> QuerySet[Invitation]:

@@ -90,6 +90,19 @@ class StatusUpdate:
     payload: dict | None = None
 
 
+def _event_row(update: StatusUpdate, **fields) -> ProviderEvent:
+    """The stored form of a callback (fields truncated to their columns)."""
+    return ProviderEvent(
+        provider=update.provider,
+        event_id=update.event_id[:128],
+        event_type=update.event_type[:64],
+        provider_message_id=update.provider_message_id[:64],
+        occurred_at=update.occurred_at,
+        payload=update.payload or {},
+        **fields,
+    )
+
+
 def receive_status(update: StatusUpdate) -> str:
     """Entry point for webhooks and the console simulator: store the event once and apply it, in
     one transaction (one commit per callback). The message's counter row is touched last, so its lock
@@ -99,13 +112,8 @@ def receive_status(update: StatusUpdate) -> str:
         recipient = _locked_recipient(update)
         outcome = _outcome_for(recipient, new_status)
         stored = _insert_once(
-            ProviderEvent(
-                provider=update.provider,
-                event_id=update.event_id[:128],
-                event_type=update.event_type[:64],
-                provider_message_id=update.provider_message_id[:64],
-                occurred_at=update.occurred_at,
-                payload=update.payload or {},
+            _event_row(
+                update,
                 outcome=outcome if recipient is not None else ProviderEvent.Outcome.PENDING,
                 processed_at=timezone.now() if recipient is not None else None,
                 detail=f"recipient {recipient.pk}" if recipient is not None else "",
@@ -126,15 +134,7 @@ def accept_status(update: StatusUpdate) -> str:
     in batches (``apply_status_batch``), so a burst of callbacks costs the web tier one insert each
     and the message's counter row one update per batch instead of one per callback. The events are
     the durable record: if the task is lost, the sweeper applies them."""
-    event = ProviderEvent(
-        provider=update.provider,
-        event_id=update.event_id[:128],
-        event_type=update.event_type[:64],
-        provider_message_id=update.provider_message_id[:64],
-        occurred_at=update.occurred_at,
-        payload=update.payload or {},
-    )
-    if not _insert_once(event):
+    if not _insert_once(_event_row(update)):
         return "duplicate"
     transaction.on_commit(_schedule_batch)
     return "accepted"

@@ -19,7 +19,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from churches.models import Church, Role, StaffMembership, User
+from churches.models import User
+from churches.selectors import owner_emails
 from churches.services import audit_record
 from messaging import numbers
 from messaging.models import NumberCheck, SenderNumber
@@ -327,17 +328,6 @@ def number_checks_prune(*, now=None) -> int:
     cutoff = (now or timezone.now()) - CHECK_RETENTION
     deleted, _ = NumberCheck.objects.filter(checked_at__lt=cutoff).delete()
     return deleted
-
-
-def owner_emails(*, church: Church) -> list[str]:
-    emails = list(
-        StaffMembership.objects.filter(church=church, role=Role.OWNER, user__is_active=True).values_list(
-            "user__email", flat=True
-        )
-    )
-    if church.contact_email and church.contact_email.lower() not in {e.lower() for e in emails}:
-        emails.append(church.contact_email)
-    return emails
 
 
 def _email_owners(*, sender_id: int) -> None:

@@ -86,13 +86,20 @@ class TenDlcBrandView(TenDlcPage):
                 messages.success(request, "Saved. Submit when the details match the church's IRS letter.")
             return redirect(reverse("tendlc") + "?step=campaign")
         except tendlc.TenDlcSubmitError as exc:
-            for name, reason in exc.field_errors.items():
-                form.add_error(name if name in form.fields else None, reason)
-            form.add_error(None, exc.message)
+            _show_refusal(form, exc)
             return self.render_page(brand_form=form, step="brand", status=400)
         except BusinessRuleError as exc:
             messages.error(request, exc.message)
         return redirect("tendlc")
+
+
+def _show_refusal(form, exc, *, aliases: dict[str, str] | None = None) -> None:
+    """Put the registrar's refusal on the form: each field problem next to its field (``aliases`` map
+    service names to form fields), the summary at the top."""
+    for name, reason in exc.field_errors.items():
+        name = (aliases or {}).get(name, name)
+        form.add_error(name if name in form.fields else None, reason)
+    form.add_error(None, exc.message)
 
 
 class TenDlcCampaignView(TenDlcPage):
@@ -117,11 +124,7 @@ class TenDlcCampaignView(TenDlcPage):
             else:
                 messages.success(request, "Campaign saved.")
         except tendlc.TenDlcSubmitError as exc:
-            for name, reason in exc.field_errors.items():
-                if name == "sample_messages":
-                    name = "sample_1"
-                form.add_error(name if name in form.fields else None, reason)
-            form.add_error(None, exc.message)
+            _show_refusal(form, exc, aliases={"sample_messages": "sample_1"})
             return self.render_page(campaign_form=form, step="campaign", status=400)
         except BusinessRuleError as exc:
             messages.error(request, exc.message)

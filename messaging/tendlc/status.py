@@ -239,50 +239,51 @@ def _event_parts(payload: dict) -> tuple[str, str, datetime | None, dict]:
         raise BadRequest("Not a 10DLC event.") from exc
 
 
-def handle_brand_update(provider: str, payload: dict) -> None:
+def _apply_webhook(payload: dict, *, find, apply, what: str) -> None:
+    """One ``10dlc.*`` webhook: parse it, lock the record it is about (``find(record)``, or None when it
+    is not ours) and hand it to ``apply`` (which records the event once and ignores stale ones)."""
     event_id, event_type, occurred_at, record = _event_parts(payload)
-    brand_id = str(record.get("brandId") or "")
     with transaction.atomic():
-        brand = TenDlcBrand.objects.select_for_update().filter(provider_brand_id=brand_id).first() if brand_id else None
-        if brand is None:
-            logger.info("10DLC brand webhook for an unknown brand", extra={"brand_id": brand_id})
+        row = find(record)
+        if row is None:
+            logger.info("10DLC webhook for an unknown %s", what, extra={"event_id": event_id})
             return
-        apply_brand_record(
-            brand, record, source=Source.WEBHOOK, event_type=event_type, occurred_at=occurred_at, event_id=event_id
-        )
+        apply(row, record, source=Source.WEBHOOK, event_type=event_type, occurred_at=occurred_at, event_id=event_id)
+
+
+def _locked(model, field: str, value) -> object | None:
+    value = str(value or "")
+    return model.objects.select_for_update().filter(**{field: value}).first() if value else None
+
+
+def handle_brand_update(provider: str, payload: dict) -> None:
+    _apply_webhook(
+        payload,
+        find=lambda record: _locked(TenDlcBrand, "provider_brand_id", record.get("brandId")),
+        apply=apply_brand_record,
+        what="brand",
+    )
 
 
 def handle_campaign_update(provider: str, payload: dict) -> None:
-    event_id, event_type, occurred_at, record = _event_parts(payload)
-    campaign_id = str(record.get("campaignId") or "")
-    with transaction.atomic():
-        campaign = (
-            TenDlcCampaign.objects.select_for_update().filter(provider_campaign_id=campaign_id).first()
-            if campaign_id
-            else None
-        )
-        if campaign is None:
-            logger.info("10DLC campaign webhook for an unknown campaign", extra={"campaign_id": campaign_id})
-            return
-        apply_campaign_record(
-            campaign, record, source=Source.WEBHOOK, event_type=event_type, occurred_at=occurred_at, event_id=event_id
-        )
+    _apply_webhook(
+        payload,
+        find=lambda record: _locked(TenDlcCampaign, "provider_campaign_id", record.get("campaignId")),
+        apply=apply_campaign_record,
+        what="campaign",
+    )
+
+
+def _locked_assignment(record: dict) -> TenDlcNumberAssignment | None:
+    phone, campaign_id = str(record.get("phoneNumber") or ""), str(record.get("campaignId") or "")
+    assignments = TenDlcNumberAssignment.objects.select_for_update().filter(phone_number=phone)
+    if campaign_id:
+        assignments = assignments.filter(campaign__provider_campaign_id=campaign_id)
+    return assignments.order_by("-id").first()
 
 
 def handle_number_update(provider: str, payload: dict) -> None:
-    event_id, event_type, occurred_at, record = _event_parts(payload)
-    phone, campaign_id = str(record.get("phoneNumber") or ""), str(record.get("campaignId") or "")
-    with transaction.atomic():
-        assignments = TenDlcNumberAssignment.objects.select_for_update().filter(phone_number=phone)
-        if campaign_id:
-            assignments = assignments.filter(campaign__provider_campaign_id=campaign_id)
-        assignment = assignments.order_by("-id").first()
-        if assignment is None:
-            logger.info("10DLC number webhook for an unknown assignment")
-            return
-        apply_assignment_record(
-            assignment, record, source=Source.WEBHOOK, event_type=event_type, occurred_at=occurred_at, event_id=event_id
-        )
+    _apply_webhook(payload, find=_locked_assignment, apply=apply_assignment_record, what="number assignment")
 
 
 def register_webhook_handlers() -> None:
