@@ -413,3 +413,28 @@ def test_the_migration_encrypts_what_older_versions_stored_in_the_clear(world):
         ["5", "“broken@@example.org” isn't an email address.", "Bad", "Email", "312 555 0145", "broken@@example.org"],
     ]
     assert ImportJob.objects.get(pk=waiting.pk).content == text
+
+
+@pytest.mark.django_db
+def test_key_rotation_also_encrypts_plaintext_left_by_older_schemas(world):
+    """ProviderEvent.payload became encrypted by a type change only (messaging 0002): rows stored
+    before it, like any value loaded around the ORM, are plaintext until the command encrypts them."""
+    event = ProviderEvent.objects.create(provider="telnyx", event_id="e1", event_type="message.received", payload={})
+    member = MemberFactory(church=world.church, email="")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE messaging_providerevent SET payload = %s WHERE id = %s",
+            ['{"from": {"phone_number": "+13125550142"}, "text": "hi"}', event.pk],
+        )
+        cursor.execute("UPDATE churches_member SET email = %s WHERE id = %s", ["ann.baker@example.org", member.pk])
+    assert found_in(sqlite_or_orm_scan()) == ["+13125550142", "3125550142", "ann.baker@example.org"]
+
+    out = io.StringIO()
+    call_command("rotate_phone_keys", stdout=out)
+    assert "messaging.ProviderEvent.payload: encrypted 1 plaintext rows" in out.getvalue()
+    assert "churches.Member.email: encrypted 1 plaintext rows" in out.getvalue()
+    assert found_in(sqlite_or_orm_scan()) == []
+    assert ProviderEvent.objects.get(pk=event.pk).payload == {"from": {"phone_number": "+13125550142"}, "text": "hi"}
+    assert Member.objects.get(pk=member.pk).email == "ann.baker@example.org"
+    call_command("rotate_phone_keys", stdout=out)  # nothing left to do: safe to re-run
+    assert out.getvalue().count("plaintext rows") == 2
