@@ -70,4 +70,12 @@ class Migration(migrations.Migration):
             name="email",
             field=churches.crypto.EncryptedEmailField(blank=True, default=""),
         ),
+        migrations.AddIndex(
+            model_name="member",
+            index=models.Index(
+                condition=models.Q(("email_local_hash", ""), _negated=True),
+                fields=["church", "email_local_hash"],
+                name="member_church_email_hash",
+            ),
+        ),
     ]
