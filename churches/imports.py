@@ -1,7 +1,9 @@
 """CSV import of members: upload → column mapping (guessed from the headers) → preview → a set-based
 run in the background, with progress, counts and a report of every rejected row.
 
-The run is resumable and idempotent. The file's text lives in the ImportJob row; rows are applied in
+The run is resumable and idempotent. The file's text lives in the ImportJob row (encrypted: it is a
+phone book) until the run is done; then only the header and the rejected rows are kept, encrypted,
+for the report, until ``IMPORT_REPORT_RETENTION_DAYS`` have passed. Rows are applied in
 chunks, each in one transaction that also advances ``processed_rows`` and the counts, so a worker that
 dies mid-way leaves a consistent job that the next run continues. Re-importing the same file changes
 nothing: existing members are matched by the phone's blind index and only changed fields are written.
@@ -23,15 +25,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.db.models.functions import Lower
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from phonenumbers import PhoneNumberFormat
 from phonenumbers import timezone as phone_timezone
 from phonenumbers.phonenumberutil import is_number_type_geographical
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-from churches.crypto import phone_hash
+from churches.crypto import email_local_hash, phone_hash
 from churches.models import (
     Branch,
     Church,
@@ -388,6 +390,8 @@ def member_import_retry(*, church: Church, job: ImportJob, acting_user: User | N
     )
     if job.status != ImportJob.Status.FAILED and not stalled:
         raise BusinessRuleError("Only a failed or stalled import can be retried.", code="conflict", status=409)
+    if job.content is None:
+        raise BusinessRuleError(FILE_DISCARDED.format(days=report_retention().days), code="conflict", status=409)
     job.status = ImportJob.Status.QUEUED
     job.error_message = ""
     job.save(update_fields=["status", "error_message"])
@@ -605,7 +609,13 @@ def _run(job: ImportJob) -> None:
                     outcome = _apply_chunk(job, [row for row in prepared if row is not None], limit_detail)
                     ImportRejectedRow.objects.bulk_create(
                         [
-                            ImportRejectedRow(church_id=job.church_id, job=job, row_number=n, reason=reason[:300])
+                            ImportRejectedRow(
+                                church_id=job.church_id,
+                                job=job,
+                                row_number=n,
+                                reason=reason[:300],
+                                cells=rows[n - 2],  # kept for the report: the file itself is dropped
+                            )
                             for n, reason in outcome.rejected
                         ],
                         ignore_conflicts=True,
@@ -625,8 +635,15 @@ def _run(job: ImportJob) -> None:
                 if attempt == 2:
                     raise
         offset += len(chunk)
+    finished = timezone.now()
+    # Done: the file goes. What the report needs (header, rejected rows) stays, encrypted, until then.
     ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-        status=ImportJob.Status.DONE, finished_at=timezone.now(), total_rows=len(rows)
+        status=ImportJob.Status.DONE,
+        finished_at=finished,
+        total_rows=len(rows),
+        content=None,
+        report_header=header,
+        report_expires_at=finished + report_retention(),
     )
 
 
@@ -712,7 +729,10 @@ def _apply_chunk(job: ImportJob, rows: list[_Row], limit_detail: list[str]) -> _
         }
         fields_changed = any(wanted[key] != current[key] for key in wanted)
         if fields_changed:
-            changed_members.append(Member(pk=current["pk"], updated_at=now, **wanted))
+            # bulk_update skips pre_save: the email's blind index is set here.
+            changed_members.append(
+                Member(pk=current["pk"], updated_at=now, email_local_hash=email_local_hash(wanted["email"]), **wanted)
+            )
         new_groups = [g for g in row.group_ids if (current["pk"], g) not in current_groups]
         memberships.extend((current["pk"], g) for g in new_groups)
         subscribing = current["sms_status"] == SmsStatus.NEVER_CONSENTED
@@ -724,7 +744,9 @@ def _apply_chunk(job: ImportJob, rows: list[_Row], limit_detail: list[str]) -> _
             outcome.unchanged += 1
 
     if changed_members:
-        Member.objects.bulk_update(changed_members, ["first_name", "last_name", "email", "branch_id", "updated_at"])
+        Member.objects.bulk_update(
+            changed_members, ["first_name", "last_name", "email", "email_local_hash", "branch_id", "updated_at"]
+        )
     GroupMembership.objects.bulk_create(
         [GroupMembership(church=church, member_id=m, group_id=g, created_at=now) for m, g in memberships],
         ignore_conflicts=True,
@@ -795,10 +817,62 @@ def spreadsheet_safe(value: str) -> str:
 
 def member_import_report_rows(*, job: ImportJob) -> Iterator[list[str]]:
     """The rejected rows as they were in the file, with the row number and the reason in front:
-    fix them in a spreadsheet and import the report itself (the extra columns are ignored)."""
-    header, rows = read_rows(job.content)
+    fix them in a spreadsheet and import the report itself (the extra columns are ignored). Once the
+    report has expired (``member_import_purge_expired``) only the header line is left."""
+    header = job.report_header
+    if header is None:  # not finished: the header is still in the file
+        header = read_rows(job.content)[0] if job.content else []
     yield ["Row", "Reason", *header]
     rejected = ImportRejectedRow.objects.filter(church=job.church_id, job=job).order_by("row_number")
-    for row_number, reason in rejected.values_list("row_number", "reason").iterator(chunk_size=2000):
-        cells = rows[row_number - 2] if 0 <= row_number - 2 < len(rows) else []
-        yield [str(row_number), reason, *(spreadsheet_safe(cell) for cell in cells)]
+    for row_number, reason, cells in rejected.values_list("row_number", "reason", "cells").iterator(chunk_size=2000):
+        yield [str(row_number), reason, *(spreadsheet_safe(cell) for cell in cells or [])]
+
+
+# --- Retention ----------------------------------------------------------------------------------------
+
+FILE_DISCARDED = (
+    "The uploaded file was deleted because this import was not finished within {days} days "
+    "(we don't keep members' details longer than needed). Upload the file again to import it."
+)
+
+
+def report_retention() -> timedelta:
+    return timedelta(days=getattr(settings, "IMPORT_REPORT_RETENTION_DAYS", 30))
+
+
+def member_import_purge_expired(*, now=None) -> dict[str, int]:
+    """Delete what imports keep of members' details once it is no longer needed (beat, hourly):
+
+    - the rejected-rows report (its rows and the header) of imports finished more than
+      ``IMPORT_REPORT_RETENTION_DAYS`` ago;
+    - the file of imports started that long ago that never finished: uploads never confirmed, failed
+      runs never retried, runs stalled for good. They are marked failed with the reason.
+
+    Counts and dates stay (they are not personal data). Safe to run twice: each step only touches
+    what is still there."""
+    now = now or timezone.now()
+    cutoff = now - report_retention()
+    expired = ImportJob.objects.filter(report_expires_at__lt=now)
+    rows_deleted = ImportRejectedRow.objects.filter(job__in=expired.values("pk")).delete()[0]
+    reports = expired.exclude(report_header=None).update(report_header=None)
+    abandoned = (
+        ImportJob.objects.filter(created_at__lt=cutoff)
+        .exclude(content=None)
+        .exclude(status=ImportJob.Status.DONE)
+        # A run that still shows signs of life finishes (and drops the file) on its own.
+        .exclude(status=ImportJob.Status.RUNNING, heartbeat_at__gte=now - LEASE)
+    )
+    abandoned_ids = list(abandoned.values_list("pk", flat=True))
+    files = 0
+    if abandoned_ids:
+        with transaction.atomic():
+            ImportRejectedRow.objects.filter(job_id__in=abandoned_ids).delete()
+            files = ImportJob.objects.filter(pk__in=abandoned_ids).update(
+                content=None,
+                report_header=None,
+                status=ImportJob.Status.FAILED,
+                error_message=FILE_DISCARDED.format(days=report_retention().days),
+                finished_at=Coalesce("finished_at", Value(now)),
+                report_expires_at=now,
+            )
+    return {"report_rows_deleted": rows_deleted, "reports_expired": reports, "files_discarded": files}

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from churches.crypto import phone_hash
+from churches.crypto import email_local_hash, phone_hash
 from churches.models import (
     ApiKey,
     Branch,
@@ -589,6 +589,10 @@ def member_bulk_upsert(
     if to_update:
         for member in to_update.values():
             member.updated_at = now
+        if "email" in update_fields:  # bulk_update skips pre_save: the email's blind index goes along
+            update_fields.add("email_local_hash")
+            for member in to_update.values():
+                member.email_local_hash = email_local_hash(member.email)
         Member.objects.bulk_update(list(to_update.values()), [*sorted(update_fields), "updated_at"], batch_size=500)
     if to_subscribe:
         Member.objects.filter(church=church, pk__in=[m.pk for m in to_subscribe]).update(

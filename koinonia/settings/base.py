@@ -162,6 +162,8 @@ CONTENT_SECURITY_POLICY = (
 # These development keys are public; production.py requires real ones.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=["aW5zZWN1cmUtZGV2LWtleS0wMDAwMDAwMDAwMDAwMDA="])
 PHONE_HASH_KEY = env.str("PHONE_HASH_KEY", default="insecure-development-phone-hash-key")
+# Days a finished import's rejected-rows report (and an unfinished import's file) is kept.
+IMPORT_REPORT_RETENTION_DAYS = env.int("IMPORT_REPORT_RETENTION_DAYS", default=30)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -242,6 +244,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "messaging-check-sender-numbers": {
         "task": "messaging.tasks.check_sender_numbers",
         "schedule": env.float("SENDER_NUMBER_CHECK_SECONDS", default=3600),
+    },
+    # Imports keep members' details only as long as needed: expired rejected-rows reports and the files
+    # of imports that never finished are deleted (churches/imports.py: member_import_purge_expired).
+    "churches-import-purge": {
+        "task": "churches.tasks.purge_import_data",
+        "schedule": 3600,
     },
     # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
     "messaging-tendlc-poll": {
