@@ -22,9 +22,12 @@ REQUEST_ID = "worker-logging-rid-7f3a"
 
 
 @pytest.fixture
-def broker(postgres_only):
+def broker(postgres_only, settings):
     """This process publishes to, and the worker consumes from, a Redis of the test's own."""
     private_redis = PrivateRedis().start()
+    # Celery reads the Django settings (CELERY_ prefix) before its own keys: set both.
+    settings.CELERY_BROKER_URL = private_redis.url
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
     celery_app.conf.broker_url = private_redis.url
     celery_app.conf.task_always_eager = False
