@@ -22,16 +22,18 @@ run: install
 	$(PY) manage.py seed_demo
 	$(BIN)/honcho -f Procfile.dev start
 
-## make test: the whole suite (PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set; else SQLite).
+## make test: the whole suite (PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set; else SQLite),
+## in parallel: PYTEST_XDIST processes (pytest-xdist), a test file's tests together. PYTEST_XDIST= : serial.
+PYTEST_XDIST ?= -n 2 --dist loadfile
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 ## make check: every gate CI runs.
 check: install lint
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=koinonia.settings.test $(PY) manage.py check --fail-level WARNING
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
