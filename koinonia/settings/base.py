@@ -289,7 +289,13 @@ CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", d
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
 SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)
-SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
+# A sending task renews its rows' lease every third of this while it works, so the lease only has to
+# outlive a missed renewal or two: a killed worker's rows go back to the queue (sweeper) this soon after.
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=30)
+# Send results are written back (one set-based UPDATE) once this many are waiting or the oldest has
+# waited this long: what a killed worker can have sent without recording it, so texted twice later.
+SEND_FLUSH_SIZE = env.int("SEND_FLUSH_SIZE", default=20)
+SEND_FLUSH_SECONDS = env.float("SEND_FLUSH_SECONDS", default=0.5)
 SEND_RETRY_BASE_SECONDS = env.float("SEND_RETRY_BASE_SECONDS", default=5.0)
 SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)
 CONSOLE_SMS_FAILURE_RATE = env.float("CONSOLE_SMS_FAILURE_RATE", default=0.03)

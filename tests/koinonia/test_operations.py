@@ -34,9 +34,7 @@ def test_ready_reports_down_redis_as_503(client, monkeypatch, settings):
 
     dead_cache = RedisCache(DEAD_REDIS, {"OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}})
     monkeypatch.setattr(health, "cache", dead_cache)
-    monkeypatch.setattr(app.conf, "broker_url", DEAD_REDIS)
-    # Celery reads the Django setting (CELERY_ prefix) before its own key: alone, the line above is ignored.
-    settings.CELERY_BROKER_URL = DEAD_REDIS
+    monkeypatch.setitem(app.conf, "CELERY_BROKER_URL", DEAD_REDIS)  # celery 5.6 reads the namespaced key first
     response = client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
