@@ -260,6 +260,7 @@ _OPT_OUT_WHOLE = {
     "arreter",
     "stop texting",
     "stop messaging",
+    "stop text",
     "unsubscribe all",
     "end all",
     "quit all",
@@ -273,6 +274,9 @@ def _without_filler(words: list[str]) -> list[str]:
 
 def _keyword_of(normalized: str) -> str | None:
     words = normalized.split()
+    if len(words) > 2 and all(len(word) == 1 for word in words):
+        words = ["".join(words)]  # "S T O P"
+        normalized = words[0]
     core = " ".join(_without_filler(words)) or normalized
     for candidate in (normalized, core):
         deduped = " ".join(dict.fromkeys(candidate.split()))  # "stop stop stop" → "stop"
@@ -294,17 +298,22 @@ _SMS_NOUN = (
     r"|this|these|them|it|that)"
 )
 _SMS_LIST = (
-    r"(?:(?:the|this|that|your|ur|ya?ll|these|all|any|of|the church s|the churchs|group)\s+)*"
-    r"(?:list|lists|texts?|text list|texting list|messages?|message list|sms|sms list|mailing list|contact list|"
+    r"(?:(?:the|this|that|your|ur|ya?ll|these|all|any|of|the church s|the churchs|church|group|\w+ (?:and|or|n))\s+)*"
+    r"(?:list|lists|texts?|text lists?|texting list|messages?|message list|sms|sms list|mailing list|contact list|"
     r"texting|messaging|distribution list|subscribers?|subscription|alerts?|number|contacts|notifications?|"
-    r"updates?|broadcasts?|thing|program)"
+    r"updates?|broadcasts?|thing|program|everything)"
 )
 # Channels that are not these texts: unsubscribing from them says nothing about SMS consent.
 _OTHER_CHANNEL = (
     r"(?:e ?mails?|mail|newsletters?|bulletins?|magazines?|paper|printed|catalogs?|netflix|spotify|youtube|"
     r"hulu|amazon|podcasts?|channels?|apps?|facebook|instagram|tiktok|correo|correos|boletin|revista)"
 )
-_NOT_SMS_AFTER = r"(?!\s+(?:texts?|text messages|messages?|sms|alerts?|reminders?|notifications?|texting)\b)"
+# ... unless the texts come right after: "take me off your email and text lists"
+_NOT_SMS_AFTER = (
+    r"(?!\s+(?:texts?|text messages|messages?|sms|texting|phone)\b)"
+    r"(?!\s+(?:and|or|plus|n)\s+(?:the\s+|your\s+)?(?:texts?|text messages|messages?|sms|alerts?|reminders?|"
+    r"notifications?|texting|phone)\b)"
+)
 _RELATIVE = (
     r"(?:wife|husband|son|daughter|mom|mother|dad|father|kids?|child|children|grandma|grandmother|grandpa|"
     r"grandfather|brother|sister|boss|friend|roommate|aunt|uncle|niece|nephew|spouse|partner)"
@@ -322,8 +331,8 @@ _BENIGN = [
     r"(?:^|\b(?:please|pls|can you|could you|will you|would you|you can|you may|just|yes|ok|okay|and|but|so|"
     r"always|thanks|thank you|amen)\s+)keep\s+(?:texting|messaging|sending|the texts|the messages|them|these|it)"
     r"(?:\s+(?:me|us|these|them|coming|the \w+))*",
-    r"\bno (?:me |nos )?(?:(?:quit|sac|saqu|borr|elimin)\w*|den|des)\s+(?:de\s+)?(?:baja\s+)?(?:(?:de|la|su|mi|del|esta)\s+)*"
-    r"(?:lista|numero)?",
+    r"\bno (?:me |nos )?(?:(?:quit|sac|saqu|borr|elimin)\w*|den|des)\s+(?:de\s+)?(?:baja\s+)?"
+    r"(?:(?:de|la|su|mi|del|esta)\s+)*(?:lista|numero)?",
     r"\bno (?:dejen|deje|dejes|dejan) de (?:enviar|mandar|escribir|textear)\w*(?:\s+(?:los|sus|estos))?"
     r"(?:\s+(?:mensajes|textos))?",
     # "cancel" asked about, not ordered: "did they cancel bible study?", "should we cancel the bake sale?"
@@ -363,8 +372,11 @@ _BENIGN = [
     r"\b(?:opt|opted|opting) in\b",
     r"\bunstop\b",
     r"\bquit(?:ting|s)?\s+(?:her|his|their|my|our|the|a|an)\s+(?!texts?|messages?|list|texting)\w+",
-    r"\bstop (?:the|this|that) (?!texts?|messages?|sms|notifications?|alerts?|spam|list|nonsense|texting|"
-    r"messaging)\w+",
+    # someone quit something: "my son quit football" (not "I quit!", not "quit texting me")
+    r"\b(?!(?:please|pls|plz|just|so|now|ok|okay|and|but|then|to)\b)\w+\s+quit\b(?=\s+\w)"
+    r"(?!\s+(?:texting|messaging|sending|contacting|the texts|these|this|it|your))",
+    r"\bstop (?:the|this|that) (?!(?:\w+ ){0,2}(?:texts?|messages?|sms|notifications?|alerts?|spam|list|nonsense|"
+    r"texting|messaging|reminders?)\b)\w+",
     r"\b(?:no puedo|no podemos|no pude|sin|no paro de|no para de) parar\b",
     r"\bparar de (?!enviar|mandar|escribir|textear|contactar)\w+",
 ]
@@ -385,6 +397,7 @@ _REVOCATION = [
     rf"\b(?:take|get|remove|delete|drop|erase|scratch|cross|pull)\s+{_ME}\s+(?:off|from|out of)(?:\s+{_SMS_LIST})?\s*$",
     rf"\b(?:take|get|remove|delete|drop|erase|scratch|cross|pull)\s+{_ME}\s+(?:off|from|out of)\s+{_SMS_LIST}\b",
     rf"\b(?:remove|delete|erase|drop)\s+{_ME}\s*$",
+    rf"\b(?:take|get|remove|delete|drop)\s+{_ME}\s+(?:off|from|out of)\s+(?:this|that|it|these|them|all)\s*$",
     r"\b(?:remove|delete|erase|drop)\s+(?:my number|my phone|my phone number|my cell|my contact|my info)\b",
     rf"\b(?:unsubscribe|opt out|unenroll|unregister|deregister|unlist)\s+{_ME}\b(?!\s+(?:from|of)\s+(?!{_SMS_LIST}))",
     rf"\b(?:unsubscribe|opt out|unenroll)\s+(?:from|of)\s+{_SMS_LIST}\b",
@@ -415,6 +428,9 @@ _REVOCATION = [
     r"\bleave me alone\b",
     rf"\b(?:want|wanna|need|get|let me)\s+off\s+(?:of\s+)?{_SMS_LIST}\b",
     r"\blose (?:my|this) number\b",
+    r"\b(?:want|need|would like|wish)\s+(?:these|the|your|all|this|those)\s+(?:\w+\s+)?(?:texts|messages|text messages)"
+    r"\s+to\s+(?:stop|end)\b",
+    r"\b(?:quit|stop|enough) (?:it )?with (?:the|these|your|all the|all these) (?:\w+ )?(?:texts|messages)\b",
     r"\b(?:i|we) (?:said|told you|already said|already told you|texted|sent|asked you to) stop\b",
     r"\b(?:unsubscribe|opt out|stop|remove)\b.*\bstill (?:get|getting|receive|receiving)\b",
     r"(?:^|\b(?:please|pls|just|wrong number)\s+)remove\s*$",
@@ -430,16 +446,21 @@ _REVOCATION = [
     rf"\bno (?:quiero|queremos|deseo|deseamos) (?:recibir|seguir recibiendo|(?:mas|ningun|sus|estos|los|tus|"
     rf"mas de sus)\s+(?:\w+\s+)?{_ES_SMS_NOUN}|mas\s*$)",
     rf"\bya no (?:quiero|queremos|deseo) (?:recibir|nada|mas\s*$|(?:mas |sus |los |estos )?{_ES_SMS_NOUN})",
-    r"\bya no (?:me envien|me manden|mas)\b",
+    rf"\bya no (?:(?:me |nos )?{_ES_SEND}|mas)\b",
+    r"\bno (?:quiero|queremos|deseo) (?:estar|seguir) en (?:la|esta|su|tu) lista\b",
+    rf"\bsal(?:ir|irme|go|gome) de (?:la |esta |su |tu )?(?:lista|grupo de {_ES_SMS_NOUN})",
     r"\bdej\w* de (?:enviar|mandar|escribir|textear|contactar|molestar)\w*\b",
     r"\b(?:para|paren|pare|parar|detenga|detengan|deten|detener)\s+de\s+(?:enviar|mandar|escribir|textear)\w*\b",
     rf"\b(?:paren|parar|detenga|detengan|deten|detener)\s+(?:los |sus |estos )?{_ES_SMS_NOUN}",
     r"\bno mas (?:mensajes|textos|sms|msjs|por favor|gracias)\b",
     rf"\bbasta de {_ES_SMS_NOUN}",
+    rf"\balto a (?:los |sus |estos )?{_ES_SMS_NOUN}",
     # "darme de baja", "¿cómo me doy de baja?"; "de baja del grupo de jóvenes" is for staff
-    rf"\b(?:dar|darme|darnos|de|doy|den) de baja\b(?!\s+(?:del?|de la|de los|de las|en)\b)",
-    rf"\b(?:dar|darme|darnos|de|doy|den) de baja de (?:(?:la|esta|su|tu) lista|(?:los |sus |estos )?{_ES_SMS_NOUN})",
-    r"\b(?:quit|sac|borr|elimin|remuev|retir|bor)\w*\s+(?:me|nos)?\s*(?:mi|de la|del|de esta|de su|de tu)?\s*"
+    r"\b(?:dar|darme|darnos|de|doy|den) de baja\b(?!\s+(?:del?|de la|de los|de las|en)\b)",
+    rf"\b(?:dar|darme|darnos|de|doy|den) de baja de (?:(?:la|esta|su|tu) lista|"
+    rf"(?:los |sus |estos )?{_ES_SMS_NOUN})",
+    r"\b(?:quit|sac|saqu|borr|elimin|remuev|retir|bor)\w*\s+(?:me|nos)?\s*"
+    r"(?:mi|de la|del|de esta|de su|de tu|este|ese|el)?\s*"
     r"(?:numero|lista|list|registro)\b",
     r"\b(?:sacame|sacarme|quitame|quitarme|borrame|borrarme|eliminame|eliminarme|quitenme|saquenme|"
     r"borrenme|eliminenme)\b",
@@ -453,11 +474,14 @@ _REVOCATION_RE = [re.compile(p) for p in _REVOCATION]
 # "parar", "alto", "baja" inside a sentence: everyday words ("vamos a parar en la tienda", "el volumen
 # está muy alto", "planta baja"); on their own, or as a sentence of their own, they are still caught.
 _TRIGGERS = re.compile(
-    r"\b(?:stop|stopall|unsubscribe|opt out|revoke|cancel|quit|remove me|take me off|basta|(?:dar|darme|darnos|doy|de|den|des) de baja|"
+    r"\b(?:stop|stopall|unsubscribe|opt out|revoke|cancel|quit|remove me|take me off|basta|"
+    r"(?:dar|darme|darnos|doy|de|den|des) de baja|"
     r"wrong number|wrong person|not interested|no more|block|blocking|report you|reported|spam|keep texting|"
     r"keep messaging|keep sending|stop these|stop getting|stop receiving|too many (?:texts|messages)|"
     r"(?:fewer|less) (?:texts|messages)|pause (?:\w+ )?(?:texts|messages)|someone else|not my number|"
-    r"numero equivocado|no me interesa|demasiados mensajes|menos mensajes)\b"
+    r"numero equivocado|no me interesa|demasiados mensajes|menos mensajes|"
+    r"why (?:are|do) you (?:keep )?(?:texting|messaging|contacting)|"
+    r"(?:remove|delete) (?:his|her|their) (?:number|phone|cell))\b"
 )
 # A text whose only sentence-level keyword sits among jokes reads as play, not revocation.
 _PLAYFUL = re.compile(r"\b(?:lol|lmao|haha\w*|jaja\w*|hehe\w*|making me|you are killing me|too funny|rofl)\b")
@@ -485,7 +509,10 @@ _THIRD_PARTY = re.compile(
 # it names only some of the texts ("stop getting the youth texts")
 _PARTIAL = re.compile(
     r"\b(?:youth|choir|kids|childrens|mens|womens|volunteer|ministry|worship team|small group|bible study|"
-    r"sunday school|vbs|event|newsletter|prayer)\s+(?:texts?|messages?|reminders?|alerts?|notifications?|updates?)\b"
+    r"sunday school|vbs|event|newsletter|prayer)\s+(?:texts?|messages?|reminders?|alerts?|notifications?|updates?)\b|"
+    # ... or only some times ("stop texting me on Sundays")
+    r"\b(?:on|during|at|before|after|in the)\s+(?:sundays?|mondays?|tuesdays?|wednesdays?|thursdays?|fridays?|"
+    r"saturdays?|weekends?|weekdays?|nights?|mornings?|evenings?|work|church|night time|the morning|the evening)\b"
 )
 _TRAILING_FILLER = re.compile(
     r"(?:\s+(?:please|pls|thanks|thank you|thx|now|asap|immediately|ok|okay|por favor|gracias))+$"

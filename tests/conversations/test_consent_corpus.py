@@ -4,6 +4,13 @@ The corpus is the spec: clear opt-outs must be honoured automatically ("any reas
 47 CFR 64.1200(a)(10)), benign look-alikes must neither opt anyone out nor flood the staff review
 queue, and only truly unclear texts go to review. The numbers are printed on every run, failures or
 not, so a change that trades one for the other shows up in the pytest output.
+
+How much of the 100 % is fitted: the first rounds of the corpus were written, then the rules tuned to
+them. The "third round" sections were written fresh and measured before any rule changed: of 31
+opt-outs 29 were honoured automatically, 1 went to review, 1 was lost ("alto a los mensajes"); of 32
+benign texts none opted out and 2 went to review (6 %); of 5 ambiguous 4 went to review; 3 labels
+were corrected on reflection (e.g. "Quiero salir del coro" is benign, like quitting the choir in
+English). Expect roughly that on texts nobody has written down yet; add them here when found.
 """
 
 from collections import Counter
