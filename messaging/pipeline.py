@@ -225,6 +225,19 @@ def webhook_url_for(provider_name: str) -> str | None:
     return {"telnyx": f"{base}/hooks/telnyx/", "twilio": f"{base}/hooks/twilio/status/"}.get(provider_name)
 
 
+def _send_one_gated(unwritten: threading.Semaphore, row: Claimed, **kwargs) -> Outcome:
+    """``_send_one`` once a slot among the in-flight-or-unwritten results is free (see send_batch); the
+    slot is given back by send_batch once the outcome is written, or here when there is nothing to write."""
+    lease_lost = kwargs["lease_lost"]
+    while not unwritten.acquire(timeout=0.5):
+        if lease_lost.is_set():
+            return Outcome(row.id, "lost")
+    outcome = _send_one(row, **kwargs)
+    if outcome.status == "lost":
+        unwritten.release()
+    return outcome
+
+
 def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
     """Send a claimed batch with many requests in flight, writing results back in small groups as they
     complete and renewing the lease while any row is unwritten."""
@@ -232,9 +245,16 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
     provider = get_provider(message.sender.provider)
     webhook_url = webhook_url_for(provider.name)
     halted, lease_lost = threading.Event(), threading.Event()
+    flush_size = _setting("SEND_FLUSH_SIZE", 20)
+    flush_seconds = _setting("SEND_FLUSH_SECONDS", 0.5)
+    # Back-pressure: a thread may start a hand-off only while fewer than flush_size + concurrency results
+    # are in flight or unwritten. Without it the threads keep sending while a slow write-back runs, and a
+    # worker killed then would leave far more handed-off-but-unrecorded texts to be sent again.
+    unwritten = threading.Semaphore(flush_size + _setting("SEND_CONCURRENCY", 32))
     pending = {
         executor.submit(
-            _send_one,
+            _send_one_gated,
+            unwritten,
             row,
             provider=provider,
             message=message,
@@ -245,8 +265,6 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
         )
         for row in batch.rows
     }
-    flush_size = _setting("SEND_FLUSH_SIZE", 20)
-    flush_seconds = _setting("SEND_FLUSH_SECONDS", 0.5)
     renew_every = _lease_seconds() / 3
     done_buffer: list[Outcome] = []
     oldest = 0.0  # when the oldest unwritten result came in
@@ -263,6 +281,8 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
             len(done_buffer) >= flush_size or not pending or time.monotonic() - oldest >= flush_seconds
         ):
             _db_retry(record_outcomes, message=message, lease=batch.lease, outcomes=done_buffer)
+            for _ in done_buffer:
+                unwritten.release()
             done_buffer = []
             forward_console_deliveries()
         if pending and time.monotonic() - renewed_at > renew_every:

@@ -231,7 +231,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # The database is the outbox: the sweeper re-dispatches anything stuck, lost or due.
-    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60)},
+    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=15)},
     # Recurring messages and scheduled one-offs fire from here (each firing has a unique key).
     # Stripe events and meter reports that could not be applied or sent yet.
     "billing-retry": {"task": "billing.tasks.retry_pending_billing_work", "schedule": 300},

@@ -11,9 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from churches.models import Role
-from koinonia.celery import app as celery_app
 from messaging.models import Message, SenderNumber
-from tests.messaging.support import PrivateRedis, Worker, bulk_members, grant_segments, wait_until
+from tests.messaging.support import PrivateRedis, Worker, bulk_members, grant_segments, point_celery_at, wait_until
 from tests.messaging.test_worker_pipeline import _database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
@@ -25,18 +24,12 @@ REQUEST_ID = "worker-logging-rid-7f3a"
 def broker(postgres_only, settings):
     """This process publishes to, and the worker consumes from, a Redis of the test's own."""
     private_redis = PrivateRedis().start()
-    # Celery reads the Django settings (CELERY_ prefix) before its own keys: set both.
+    # Celery reads the Django settings (CELERY_ prefix) before its own keys: point_celery_at sets both.
     settings.CELERY_BROKER_URL = private_redis.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
-    celery_app.conf.broker_url = private_redis.url
-    celery_app.conf.task_always_eager = False
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    previous = point_celery_at(private_redis.url, eager=False)
     yield private_redis
-    celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    point_celery_at(*previous[:1], eager=previous[1])
     private_redis.stop()
 
 
