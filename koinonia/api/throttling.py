@@ -33,6 +33,8 @@ def church_plan_code(church) -> str:
 
 def api_key_rates(church) -> tuple[str, str]:
     """(sustained, burst) for a key of ``church``."""
+    if settings.API_RATE_LIMIT and settings.API_BURST_RATE_LIMIT:
+        return settings.API_RATE_LIMIT, settings.API_BURST_RATE_LIMIT
     plans = settings.API_PLAN_RATE_LIMITS
     sustained, burst = plans.get(church_plan_code(church)) or plans["default"]
     return settings.API_RATE_LIMIT or sustained, settings.API_BURST_RATE_LIMIT or burst
