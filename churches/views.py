@@ -53,6 +53,13 @@ def home(request):
 def signup(request):
     if request.user.is_authenticated and request.church is not None:
         return redirect("dashboard")
+    if request.method == "POST":
+        # Per address too: the form says whether an address already has an account, so trying many
+        # addresses from many places must stay slow.
+        email = request.POST.get("email", "").strip().lower()
+        wait = refused_for(request, ValueThrottle("signup_email", f"email:{services.email_digest(email)}"))
+        if wait is not None:
+            return too_many_attempts(request, wait)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -110,18 +110,18 @@ class ApiGuardMiddleware:
             return error_response(400, "malformed_request", NUL_MESSAGE)
         content_type = request.content_type or ""
         try:
-            if request.method == "POST" and content_type in (
-                "application/x-www-form-urlencoded",
-                "multipart/form-data",
-            ):
+            if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
                 # Urlencoded bodies stay readable as request.body (webhook signatures); DRF reuses a
-                # multipart form parsed here.
-                if query_dict_has_nul(request.POST):
+                # multipart form parsed here. (Django parses forms on POST only; the API's own form
+                # parsers check PUT and PATCH.)
+                if request.method == "POST" and query_dict_has_nul(request.POST):
                     return error_response(400, "malformed_request", NUL_MESSAGE)
-            elif (content_type == "application/json" or content_type.endswith("+json")) and json_nesting_exceeds(
-                request.body
-            ):
-                return error_response(400, "malformed_request", NESTING_MESSAGE)
+            elif request.method in ("POST", "PUT", "PATCH"):
+                # Whatever the declared type: a webhook view may parse its body as JSON regardless.
+                body = request.body
+                if body.lstrip()[:1] in (b"[", b"{") and json_nesting_exceeds(body):
+                    return error_response(400, "malformed_request", NESTING_MESSAGE)
+                request.json_depth_checked = True  # the API's parser need not scan it again
         except RequestDataTooBig:
             return error_response(413, "too_large", "The request body is too large.")
         except (MultiPartParserError, BadRequest, SuspiciousOperation):

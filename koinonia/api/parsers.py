@@ -66,7 +66,8 @@ NUL_MESSAGE = "The request contains a NUL character, which is not allowed."
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read() if stream is not None else b""
-        if json_nesting_exceeds(raw):
+        request = getattr((parser_context or {}).get("request"), "_request", None)
+        if not getattr(request, "json_depth_checked", False) and json_nesting_exceeds(raw):
             raise ParseError(NESTING_MESSAGE)
         data = super().parse(io.BytesIO(raw), media_type, parser_context)
         if has_nul(data):

@@ -216,6 +216,7 @@ REST_FRAMEWORK = {
         "session_burst": "30/s",
         "login_ip": "30/15m",  # sign-in attempts (POSTs) from one address, /login/ and /admin/login/
         "signup_ip": "10/h",
+        "signup_email": "5/h",  # sign-up attempts with one email address
         "password_reset_ip": "20/h",
         "password_reset_email": "3/h",  # emails to one address, whatever the caller's address; silent
         "invitation_ip": "60/h",  # invitation pages opened or posted from one address (token guessing)

@@ -77,6 +77,11 @@ def test_deeply_nested_json_is_a_400_on_hooks(path):
     assert_error_shape(response, 400, "malformed_request")
 
 
+def test_deeply_nested_json_is_a_400_on_hooks_whatever_the_declared_type():
+    response = Client().post("/hooks/telnyx/", data=DEEP, content_type="text/plain")
+    assert_error_shape(response, 400, "malformed_request")
+
+
 def test_nul_in_a_hook_form_field_is_a_400():
     response = Client().post("/hooks/twilio/inbound/", {"From": "+15555550100", "Body": "hi\x00"})
     assert_error_shape(response, 400, "malformed_request")
@@ -132,3 +137,20 @@ def test_pages_keep_html_404(world):
     response = world.page_client(Role.OWNER).get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_the_api_json_parser_checks_depth_and_nul_on_its_own():
+    # Requests that never passed the middleware (another mount, a request factory) are still safe.
+    import io
+
+    from rest_framework.exceptions import ParseError
+
+    from koinonia.api.parsers import JSONParser
+
+    with pytest.raises(ParseError, match="nested too deeply"):
+        JSONParser().parse(io.BytesIO(DEEP), "application/json", {})
+    with pytest.raises(ParseError, match="NUL"):
+        JSONParser().parse(io.BytesIO(b'{"a\\u0000": 1}'), "application/json", {})
+    assert JSONParser().parse(io.BytesIO(b'{"a": [1, {"b": "[[["}]}'), "application/json", {}) == {
+        "a": [1, {"b": "[[["}]
+    }

@@ -205,6 +205,16 @@ def test_sign_up_is_throttled_per_ip(settings, frozen, db):
     assert not get_user_model().objects.filter(email="ann@example.test").exists()
 
 
+def test_sign_up_is_throttled_per_address(world, settings, frozen):
+    set_rates(settings, signup_email="2/h")
+    for n in range(2):
+        response = Client(REMOTE_ADDR=f"198.51.100.{70 + n}").post(reverse("signup"), {"email": world.owner.email})
+        assert response.status_code == 200
+    response = Client(REMOTE_ADDR="198.51.100.79").post(reverse("signup"), {"email": world.owner.email.upper()})
+    assert response.status_code == 429
+    assert "already exists" not in response.content.decode()
+
+
 def test_password_reset_to_one_address_is_capped_silently(world, settings, frozen):
     set_rates(settings, password_reset_email="2/h")
     for n in range(5):
