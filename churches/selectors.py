@@ -84,7 +84,7 @@ def member_search(
     The search box takes a name, an email, or a phone number (found through the blind index, since
     phones are encrypted: a phone must be typed in full, in any common format)."""
     members = Member.objects.filter(church=church)
-    q = (q or "").strip()
+    q = (q or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL; no name contains one
     if q:
         members = members.filter(_member_text_filter(church, q))
     if branch_id:

@@ -1,5 +1,6 @@
 """Settings shared by every environment, read through django-environ (12-factor)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "churches",
     "messaging",
     "conversations",
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "koinonia.middleware.RequestIdMiddleware",
+    "koinonia.middleware.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "koinonia.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -48,6 +51,8 @@ MIDDLEWARE = [
     "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a sign-in refused for lockout into AXES_LOCKOUT_CALLABLE's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "koinonia.urls"
@@ -122,6 +127,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# django-axes checks each sign-in (our /login/ and /admin/login/ both go through authenticate(request=...))
+# and locks an account after AXES_FAILURE_LIMIT failures, from any address, for AXES_COOLOFF_TIME; a
+# success clears the count. Attempts are rows in the database (support sees and clears them in admin).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username"]  # per account; per address is the login_ip throttle below
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "churches.views.signin_username"
+AXES_LOCKOUT_CALLABLE = "churches.views.signin_locked_out"
+AXES_CLIENT_IP_CALLABLE = "koinonia.throttling.client_ip"
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
+AXES_SENSITIVE_PARAMETERS = ["username", "password"]
+# axes warns when it does not also lock by address; one address is limited by the login_ip throttle
+# instead, with its own (higher) rate, so a church office behind one address isn't locked by one typo-prone user.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 INVITATION_TTL_DAYS = 14
 
 # --- Email ----------------------------------------------------------------------------------------
@@ -178,13 +202,43 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "koinonia.api.parsers.JSONParser",
+        "koinonia.api.parsers.FormParser",
+        "koinonia.api.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_RATES": {"api_key": "6000/min"},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "koinonia.api.throttling.ApiKeyRateThrottle",
+        "koinonia.api.throttling.ApiKeyBurstThrottle",
+        "koinonia.api.throttling.StaffSessionRateThrottle",
+        "koinonia.api.throttling.StaffSessionBurstThrottle",
+    ],
+    # API keys' rates are per plan (API_PLAN_RATE_LIMITS); these are the other scopes (koinonia/throttling.py).
+    "DEFAULT_THROTTLE_RATES": {
+        "session": "600/min",  # a staff browser calling the API, per user
+        "session_burst": "30/s",
+        "login_ip": "30/15m",  # sign-in attempts (POSTs) from one address, /login/ and /admin/login/
+        "signup_ip": "10/h",
+        "signup_email": "5/h",  # sign-up attempts with one email address
+        "password_reset_ip": "20/h",
+        "password_reset_email": "3/h",  # emails to one address, whatever the caller's address; silent
+        "invitation_ip": "60/h",  # invitation pages opened or posted from one address (token guessing)
+        "invitation_account": "10/h",  # attempts to accept one invitation
+    },
+    # Proxies in front of the app whose X-Forwarded-For we trust (0: use the connection's address).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Per API key, by the church's plan code: (sustained, burst). "default" is for a plan not listed.
+API_PLAN_RATE_LIMITS = {
+    "default": ("60/min", "10/s"),
+    "trial": ("60/min", "10/s"),
+    "starter": ("120/min", "20/s"),
+    "growth": ("300/min", "30/s"),
+    "pro": ("600/min", "50/s"),
+}
+# When set (e.g. "120/min", "20/s"), the same limit for every key, whatever its plan.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="")
+API_BURST_RATE_LIMIT = env.str("API_BURST_RATE_LIMIT", default="")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Koinonia API",
     "DESCRIPTION": "Text your congregation: members, groups, broadcasts, conversations.",

@@ -16,6 +16,8 @@ if env.str("SMS_PROVIDER", default="console") == "console":
     raise ImproperlyConfigured("Production needs a real SMS_PROVIDER (telnyx or twilio).")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind one load balancer by default: per-address limits use the address it saw, not its own.
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("TRUSTED_PROXY_COUNT", default=1)  # noqa: F405
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^health"]
 SESSION_COOKIE_SECURE = True
