@@ -111,9 +111,6 @@ class ConsentBatch:
     refused: list[int] = field(default_factory=list)
 
 
-# No savepoint of its own: nothing here is retried after a failure, and bulk callers already hold a
-# transaction (a savepoint would be two more statements per batch).
-@transaction.atomic(savepoint=False)
 def consent_record_many(
     *,
     church: Church,
@@ -134,30 +131,34 @@ def consent_record_many(
     ids = sorted({int(i) for i in member_ids})
     if not ids:
         return batch
-    # Locked in id order, like every other multi-member lock, so concurrent batches can't deadlock; a
-    # member's own STOP arriving meanwhile waits, or is seen here.
-    current = Member.objects.select_for_update().filter(church=church, pk__in=ids).order_by("pk")
-    for member_id, status in current.values_list("pk", "sms_status"):
-        decision = _decide(status, kind, source)
-        {_CHANGE: batch.changed, _UNCHANGED: batch.unchanged, _REFUSED: batch.refused}[decision].append(member_id)
-    if batch.changed:
-        now = timezone.now()
-        actor, text = _actor(acting_user), raw_text[:2000]
-        ConsentEvent.objects.bulk_create(
-            [
-                ConsentEvent(
-                    church=church,
-                    member_id=member_id,
-                    kind=kind,
-                    source=source,
-                    raw_text=text,
-                    actor=actor,
-                    api_key=api_key,
-                    created_at=now,
-                )
-                for member_id in batch.changed
-            ],
-            batch_size=2000,
-        )
-        _move_status(church=church, member_ids=batch.changed, new_status=_STATUS_AFTER[kind], now=now)
-    return batch
+    # Checked before the transaction: a refusal must not spoil the caller's. No savepoint of its own:
+    # nothing below refuses, and bulk callers already hold a transaction (a savepoint would be two
+    # more statements per batch).
+    with transaction.atomic(savepoint=False):
+        # Locked in id order, like every other multi-member lock, so concurrent batches can't deadlock;
+        # a member's own STOP arriving meanwhile waits, or is seen here.
+        current = Member.objects.select_for_update().filter(church=church, pk__in=ids).order_by("pk")
+        for member_id, status in current.values_list("pk", "sms_status"):
+            decision = _decide(status, kind, source)
+            {_CHANGE: batch.changed, _UNCHANGED: batch.unchanged, _REFUSED: batch.refused}[decision].append(member_id)
+        if batch.changed:
+            now = timezone.now()
+            actor, text = _actor(acting_user), raw_text[:2000]
+            ConsentEvent.objects.bulk_create(
+                [
+                    ConsentEvent(
+                        church=church,
+                        member_id=member_id,
+                        kind=kind,
+                        source=source,
+                        raw_text=text,
+                        actor=actor,
+                        api_key=api_key,
+                        created_at=now,
+                    )
+                    for member_id in batch.changed
+                ],
+                batch_size=2000,
+            )
+            _move_status(church=church, member_ids=batch.changed, new_status=_STATUS_AFTER[kind], now=now)
+        return batch
