@@ -138,9 +138,9 @@ def consent_record_many(
         # Locked in id order, like every other multi-member lock, so concurrent batches can't deadlock;
         # a member's own STOP arriving meanwhile waits, or is seen here.
         current = Member.objects.select_for_update().filter(church=church, pk__in=ids).order_by("pk")
+        buckets = {_CHANGE: batch.changed, _UNCHANGED: batch.unchanged, _REFUSED: batch.refused}
         for member_id, status in current.values_list("pk", "sms_status"):
-            decision = _decide(status, kind, source)
-            {_CHANGE: batch.changed, _UNCHANGED: batch.unchanged, _REFUSED: batch.refused}[decision].append(member_id)
+            buckets[_decide(status, kind, source)].append(member_id)
         if batch.changed:
             now = timezone.now()
             actor, text = _actor(acting_user), raw_text[:2000]
