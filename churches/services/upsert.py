@@ -120,6 +120,8 @@ class _Work:
 
 
 def _plan_existing(rows, existing, current_groups, *, consent: str, default_branch_id, now, outcomes, work) -> None:
+    """Decide, for rows matching an existing member, what changes (the rules of the module docstring);
+    rows without a member are queued in ``work.new``. Reads nothing and writes nothing."""
     for i, row in enumerate(rows):
         current = existing.get(row.phone_hash)
         if current is None:
