@@ -300,7 +300,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env.float("SENDER_NUMBER_CHECK_SECONDS", default=3600),
     },
     # Imports keep members' details only as long as needed: expired rejected-rows reports and the files
-    # of imports that never finished are deleted (churches/imports.py: member_import_purge_expired).
+    # of imports that never finished are deleted (churches/imports/jobs.py: member_import_purge_expired).
     "churches-import-purge": {
         "task": "churches.tasks.purge_import_data",
         "schedule": 3600,
