@@ -31,6 +31,54 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status)
 
 
+def telnyx_configured() -> bool:
+    """Telnyx callbacks can be verified only with Telnyx's public key."""
+    return bool(settings.TELNYX_PUBLIC_KEY)
+
+
+def twilio_configured() -> bool:
+    """Twilio callbacks are signed with the account's auth token; without the account (a Telnyx or
+    console deployment) there is no Twilio to hear from."""
+    return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN)
+
+
+def _not_configured() -> JsonResponse:
+    # The same answer as an unknown URL: an unconfigured provider has no webhook here at all.
+    return _error(404, "not_found", "Not found.")
+
+
+def _has_nul(value, depth: int = 0) -> bool:
+    """A NUL character anywhere in the payload (PostgreSQL can store none in text or jsonb)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
+
+
+def _telnyx_envelope(raw: bytes) -> tuple[dict, str]:
+    """The signed body as a Telnyx event envelope ``{"data": {"id", "event_type", "payload": {...}}}``
+    and its event type; ValueError when it is not one, so no handler ever sees a malformed shape."""
+    try:
+        payload = json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError("no data object")
+    event_type, event_id = data.get("event_type"), data.get("id")
+    if not isinstance(event_type, str) or not event_type or not isinstance(event_id, (str, int)) or event_id == "":
+        raise ValueError("no event type or id")
+    if "payload" in data and not isinstance(data["payload"], dict):
+        raise ValueError("payload is not an object")
+    parse_time(data.get("occurred_at"))  # ValueError for a well-formed but impossible date
+    if _has_nul(payload):
+        raise ValueError("NUL character")
+    return payload, event_type
+
+
 def parse_status(provider: str, payload: dict) -> StatusUpdate:
     """A delivery-status callback in either provider's shape → StatusUpdate (KeyError/TypeError if
     it isn't one)."""
@@ -85,6 +133,8 @@ def parse_status(provider: str, payload: dict) -> StatusUpdate:
 @csrf_exempt
 @require_POST
 def telnyx_webhook(request):
+    if not telnyx_configured():
+        return _not_configured()
     try:
         verify_telnyx(
             request.body,
@@ -96,14 +146,13 @@ def telnyx_webhook(request):
         logger.warning("rejected Telnyx webhook", extra={"reason": str(exc)})
         return _error(403, "invalid_signature", "Signature verification failed.")
     try:
-        payload = json.loads(request.body)
-        event_type = str(payload["data"]["event_type"])
-    except (ValueError, KeyError, TypeError):
+        payload, event_type = _telnyx_envelope(request.body)
+    except ValueError:
         return _error(400, "malformed_payload", "Not a Telnyx event.")
     if event_type in STATUS_EVENT_TYPES:
         try:
             update = parse_status("telnyx", payload)
-        except (KeyError, TypeError, IndexError, AttributeError):
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError):
             return _error(400, "malformed_payload", "Not a Telnyx message event.")
         return JsonResponse({"received": True, "outcome": accept_status(update)})
     handler = _handlers.get(event_type)
@@ -114,6 +163,15 @@ def telnyx_webhook(request):
     except BadRequest as exc:  # a handler's way of saying the payload isn't what its type promised
         return _error(400, "malformed_payload", str(exc) or "Malformed event.")
     return JsonResponse({"received": True})
+
+
+def _twilio_params(request) -> dict | None:
+    """The form as {name: value or [values]}; None when a value holds a NUL (never a real callback)."""
+    params = {
+        key: request.POST.getlist(key) if len(request.POST.getlist(key)) > 1 else request.POST.get(key)
+        for key in request.POST
+    }
+    return None if _has_nul(params) else params
 
 
 def _twilio_verified(request) -> bool:
@@ -134,13 +192,14 @@ def _twilio_verified(request) -> bool:
 @csrf_exempt
 @require_POST
 def twilio_status_webhook(request):
+    if not twilio_configured():
+        return _not_configured()
     if not _twilio_verified(request):
         return _error(403, "invalid_signature", "Signature verification failed.")
     payload = {key: request.POST.get(key) for key in request.POST}
-    try:
-        update = parse_status("twilio", payload)
-    except KeyError:
+    if _has_nul(payload) or not payload.get("MessageSid") or not payload.get("MessageStatus"):
         return _error(400, "malformed_payload", "Not a Twilio status callback.")
+    update = parse_status("twilio", payload)
     accept_status(update)
     return HttpResponse(status=204)
 
@@ -148,18 +207,17 @@ def twilio_status_webhook(request):
 @csrf_exempt
 @require_POST
 def twilio_inbound_webhook(request):
+    if not twilio_configured():
+        return _not_configured()
     if not _twilio_verified(request):
         return _error(403, "invalid_signature", "Signature verification failed.")
+    params = _twilio_params(request)
+    if params is None:
+        return _error(400, "malformed_payload", "Not a Twilio inbound message.")
     handler = _handlers.get("twilio.inbound")
     if handler is not None:
         try:
-            handler(
-                "twilio",
-                {
-                    key: request.POST.getlist(key) if len(request.POST.getlist(key)) > 1 else request.POST.get(key)
-                    for key in request.POST
-                },
-            )
+            handler("twilio", params)
         except BadRequest as exc:
             return _error(400, "malformed_payload", str(exc) or "Malformed inbound message.")
     # An empty TwiML response: any reply is sent through the API, after our own checks.
