@@ -31,6 +31,7 @@ SUBSCRIPTION_EVENTS = {
     "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
 }
+MAX_JSON_DEPTH = 32  # Stripe events nest well under 10 deep (an expanded invoice's lines included)
 INVOICE_EVENTS = {"invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded"}
 
 
@@ -78,15 +79,27 @@ def stripe_webhooks_configured() -> bool:
     return bool(settings.STRIPE_WEBHOOK_SECRET)
 
 
-def _has_nul(value) -> bool:
-    """A NUL character anywhere in the event (PostgreSQL's jsonb cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _unsafe_json(value, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed payload can't be stored, or None: a NUL character (PostgreSQL stores none in text
+    or jsonb) or nesting deeper than any real event (walking or re-encoding it could exhaust the
+    stack). Iterative, so a deep payload can't make the check itself fail."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return "NUL character"
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > max_depth:
+            return "nested too deeply"
+        if isinstance(node, dict):
+            stack.extend((key, depth + 1) for key in node)
+            stack.extend((item, depth + 1) for item in node.values())
+        else:
+            stack.extend((item, depth + 1) for item in node)
+    return None
 
 
 def _event_from(payload: bytes) -> dict:
@@ -111,7 +124,7 @@ def _event_from(payload: bytes) -> dict:
     created = event.get("created")
     if created is not None and (isinstance(created, bool) or not isinstance(created, int) or not 0 <= created < 2**32):
         raise malformed
-    if _has_nul(event):
+    if _unsafe_json(event) is not None:
         raise malformed
     return event
 

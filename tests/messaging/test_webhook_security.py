@@ -190,6 +190,11 @@ MALFORMED_TELNYX = {
         {"data": {"event_type": "10dlc.brand.update", "id": "evt-6", "occurred_at": "2026-00-01T00:00:00Z"}}
     ).encode(),
     "NUL in the text": _received("+13125550111", "hi\u0000there", n=7),
+    "nested 900 deep (parses, but no event is)": b'{"data": {"event_type": "message.received", "id": "evt-9", '
+    + b'"payload": {"x": '
+    + b"[" * 900
+    + b"]" * 900
+    + b"}}}",
     "nested too deeply": b'{"data": {"event_type": "message.received", "id": "evt-8", "payload": {"x": '
     + b"[" * 50_000
     + b"]" * 50_000
@@ -253,3 +258,30 @@ def test_a_member_abroad_already_in_the_directory_is_answered(deployment, world)
     MemberFactory(church=world.church, phone=UK_MOBILE, sms_status=SmsStatus.SUBSCRIBED)
     assert _post_telnyx(_received(UK_MOBILE, "HELP")).status_code == 200
     assert [m.to_number for m in deployment.sent_messages] == [UK_MOBILE]
+
+
+# --- The console provider needs no webhook ------------------------------------------------------------
+
+
+def test_console_deliveries_still_arrive_with_no_provider_configured(
+    world, settings, django_capture_on_commit_callbacks
+):
+    """``make run``: the console provider simulates delivery in-process, so refusing every provider
+    webhook (none is configured) must not stop broadcasts from being delivered."""
+    from datetime import time as clock
+
+    from messaging import services
+    from messaging.models import Message
+
+    settings.SMS_PROVIDER = "console"
+    settings.TELNYX_PUBLIC_KEY = settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    world.church.quiet_hours_start = world.church.quiet_hours_end = clock(0, 0)
+    world.church.save()
+    SenderNumber.objects.create(church=world.church, phone_number=CHURCH_NUMBER, provider="console")
+    MemberFactory.create_batch(3, church=world.church, sms_status=SmsStatus.SUBSCRIBED)
+    with django_capture_on_commit_callbacks(execute=True):
+        message = services.message_send(church=world.church, author=world.staff, body="Hi", audience={"all": True})
+    message = Message.objects.get(pk=message.pk)
+    assert message.counts["delivered"] == 3
+    assert ProviderEvent.objects.filter(provider="console").count() == 3
