@@ -1,6 +1,8 @@
 """Provider callbacks: /hooks/telnyx/ and /hooks/twilio/status/. Verify the signature on the raw
-body, store the event once, apply it, answer fast. Other apps (conversations: inbound texts; numbers
-and 10DLC updates) register handlers for the event types they own with ``register_event_handler``."""
+body, store the event once, apply it, answer fast. A provider without credentials has no webhook
+(404: with an empty secret anyone could "sign"); a signed body of the wrong shape is a 400, never a
+500. Other apps (conversations: inbound texts; numbers and 10DLC updates) register handlers for the
+event types they own with ``register_event_handler``."""
 
 import json
 import logging
