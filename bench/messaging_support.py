@@ -167,14 +167,21 @@ def tasks_to_broker():
     from koinonia.celery import app
 
     previous = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.broker_url = redis_url()
-    app.conf.task_always_eager = False
+    # celery 5.6 reads the Django-namespaced keys (CELERY_*) first: set both spellings.
+    app.conf.update(
+        broker_url=redis_url(), CELERY_BROKER_URL=redis_url(), task_always_eager=False, CELERY_TASK_ALWAYS_EAGER=False
+    )
     app._pool = None
     app.amqp._producer_pool = None
     try:
         yield app
     finally:
-        app.conf.broker_url, app.conf.task_always_eager = previous
+        app.conf.update(
+            broker_url=previous[0],
+            CELERY_BROKER_URL=previous[0],
+            task_always_eager=previous[1],
+            CELERY_TASK_ALWAYS_EAGER=previous[1],
+        )
         app._pool = None
         app.amqp._producer_pool = None
 

@@ -35,6 +35,11 @@ def subscription_get(*, church: Church) -> Subscription:
     return trial_subscription_build(church=church)
 
 
+def plan_code(*, church: Church) -> str:
+    """The code of the church's plan (the trial's for a church without a subscription yet)."""
+    return subscription_get(church=church).plan.code
+
+
 def usage_period_find(*, church_id: int, period: rules.Period) -> UsagePeriod | None:
     return UsagePeriod.objects.filter(church_id=church_id, period_start=period.start).first()
 

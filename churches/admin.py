@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from churches import services
+from churches import selectors, services
 from churches.crypto import phone_hash
 from churches.models import (
     ApiKey,
@@ -147,7 +147,8 @@ class MemberAdmin(admin.ModelAdmin):
     list_display = ["__str__", "display_phone", "email", "church", "branch", "sms_status", "created_at"]
     list_filter = ["sms_status", ("church", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["church", "branch"]
-    search_fields = ["first_name", "last_name", "email"]
+    # Emails are encrypted: searched through their blind index in get_search_results.
+    search_fields = ["first_name", "last_name"]
     fields = [
         "church",
         "first_name",
@@ -181,6 +182,8 @@ class MemberAdmin(admin.ModelAdmin):
         hashed = _phone_hash_of(search_term.strip())
         if hashed:
             results = results | queryset.filter(phone_hash=hashed)
+        if "@" in search_term:
+            results = results | queryset.filter(selectors.member_email_prefix_filter(queryset, search_term))
         return results, may_have_duplicates
 
     def has_add_permission(self, request):

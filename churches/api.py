@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from churches import imports, selectors, services
@@ -18,6 +17,7 @@ from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, ImportJ
 from koinonia.api.base import ChurchAPIView, ChurchViewSet
 from koinonia.api.helpers import acting_user, error_responses, validated_input
 from koinonia.api.pagination import CreatedCursorPagination
+from koinonia.api.parsers import FormParser, MultiPartParser
 
 CONFLICT_WORDING = "Conflicts with existing data (duplicate name, phone or keyword; opted-out member)."
 

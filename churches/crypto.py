@@ -1,4 +1,8 @@
-"""Phones at rest: AES-256-GCM with a key list (first encrypts, all decrypt) and an HMAC blind index.
+"""Personal data at rest: AES-256-GCM with a key list (first encrypts, all decrypt) and HMAC blind indexes.
+
+What is encrypted with these keys (docs/security.md has the full list): members' phones and emails,
+recipients' phones, visitors' phones, provider callback payloads, and uploaded import files with their
+rejected-rows reports.
 
 Ciphertext format (text column): ``<key id>$<base64url(nonce || ciphertext+tag)>`` where key id is the
 first 8 hex chars of SHA-256(key). The key id tells which key decrypts, and lets ``rotate_phone_keys``
@@ -84,6 +88,20 @@ def phone_hash(e164: str) -> str:
     return digest[:32]
 
 
+def email_local_hash(email: str) -> str:
+    """Keyed blind index of the part of an email address before the "@" (lower-cased); "" for no email.
+
+    Why only the local part: the directory's search finds members by the start of an address
+    ("ruth@exam"). A hash of the whole address would need the address typed in full; the local part
+    narrows the search to a handful of members, whose decrypted addresses are then compared in Python.
+    The "email:" prefix keeps these digests apart from phone hashes made with the same key."""
+    local = email.strip().lower().partition("@")[0]
+    if not local:
+        return ""
+    digest = hmac.new(settings.PHONE_HASH_KEY.encode(), f"email:{local}".encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
 class EncryptedTextField(models.TextField):
     """Stores ``encrypt(value)``; Python code only ever sees plaintext. Not searchable: pair it with a
     blind index column for lookups."""
@@ -91,11 +109,39 @@ class EncryptedTextField(models.TextField):
     description = "Text encrypted at rest (AES-GCM, rotating keys)"
 
     def from_db_value(self, value, expression, connection):
-        return None if value is None else decrypt(value)
+        if value is None or value == "":
+            return value
+        return decrypt(value)
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
         return None if value in (None, "") else encrypt(value)
+
+
+class EncryptedEmailField(EncryptedTextField):
+    """An optional email address encrypted at rest. No address is stored as "" (not NULL), so code
+    and the API keep seeing "" for "no email"; pair it with ``email_local_hash`` for lookups."""
+
+    description = "Email address encrypted at rest"
+
+    def get_prep_value(self, value):
+        if value is None or value == "":
+            return "" if value == "" else None
+        return encrypt(str(value))
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        # An address, not a paragraph: forms (the admin's too, which asks text fields for a textarea)
+        # get an email input.
+        widget = kwargs.get("widget")
+        if (
+            widget is None
+            or (isinstance(widget, type) and issubclass(widget, forms.Textarea))
+            or (isinstance(widget, forms.Textarea))
+        ):
+            kwargs["widget"] = forms.EmailInput(attrs={"class": "vTextField"})
+        return super().formfield(**{"form_class": forms.EmailField, "max_length": 254, **kwargs})
 
 
 class EncryptedJSONField(EncryptedTextField):
@@ -116,3 +162,28 @@ class EncryptedJSONField(EncryptedTextField):
 
     def value_to_string(self, obj):
         return json.dumps(self.value_from_object(obj))
+
+
+class EmailIndexField(models.CharField):
+    """The ``email_local_hash`` of another field of the same row, kept in step on every save and
+    bulk_create (``pre_save`` runs for both). ``bulk_update`` and ``QuerySet.update`` skip
+    ``pre_save``: callers that change the address that way set or list this field themselves."""
+
+    def __init__(self, *args, source: str = "email", **kwargs):
+        self.source = source
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("default", "")
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.source != "email":
+            kwargs["source"] = self.source
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = email_local_hash(getattr(model_instance, self.source) or "")
+        setattr(model_instance, self.attname, value)
+        return value

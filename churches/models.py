@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
-from churches.crypto import EncryptedTextField
+from churches.crypto import EmailIndexField, EncryptedEmailField, EncryptedJSONField, EncryptedTextField
 
 TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
 
@@ -292,13 +292,16 @@ class SmsStatus(models.TextChoices):
 
 class Member(ChurchOwned):
     """A person the church texts. The phone is encrypted; ``phone_hash`` is its keyed blind index and
-    makes the member unique per church. ``sms_status`` changes only with a ConsentEvent (services)."""
+    makes the member unique per church. The email is encrypted too; ``email_local_hash`` (the part
+    before the "@", keyed) finds it for the search box. ``sms_status`` changes only with a
+    ConsentEvent (services)."""
 
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     phone = EncryptedTextField()
     phone_hash = models.CharField(max_length=32)
-    email = models.EmailField(blank=True)
+    email = EncryptedEmailField(blank=True, default="")
+    email_local_hash = EmailIndexField(source="email")
     branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     sms_status = models.CharField(max_length=20, choices=SmsStatus.choices, default=SmsStatus.NEVER_CONSENTED)
     timezone = models.CharField(
@@ -320,10 +323,25 @@ class Member(ChurchOwned):
             models.Index(fields=["church", "sms_status", "branch"], name="member_church_status_branch"),
             # "Newest first" in the member list and the API's default order.
             models.Index(fields=["church", "-id"], name="member_church_recent"),
+            # The search box's email lookups (selectors.member_email_prefix_filter); members without
+            # an email are never looked up this way, so they are left out.
+            models.Index(
+                fields=["church", "email_local_hash"],
+                name="member_church_email_hash",
+                condition=~Q(email_local_hash=""),
+            ),
         ]
 
     def __str__(self) -> str:
         return self.full_name or f"Member {self.pk}"
+
+    def save(self, *args, **kwargs):
+        # The email's blind index is computed in pre_save; a partial save that writes the email must
+        # write its index too.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_local_hash"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:
@@ -388,9 +406,18 @@ class ConsentEvent(ChurchOwned):
 
 class ImportJob(ChurchOwned):
     """One CSV upload of members: the file, how its columns map to member fields, how consent was
-    obtained, and the progress and outcome of the run. The file's text is kept in the row itself so
-    that a worker on any machine can run (or resume) the job; ``processed_rows`` is the resume point
-    and moves in the same transaction as the members it accounts for."""
+    obtained, and the progress and outcome of the run. The file's text is kept in the row itself,
+    encrypted, so that a worker on any machine can run (or resume) the job; ``processed_rows`` is the
+    resume point and moves in the same transaction as the members it accounts for.
+
+    The file is personal data (a phone book): it is discarded when the run finishes, keeping only the
+    header and the rejected rows (encrypted) for the report, which is deleted after
+    ``IMPORT_REPORT_RETENTION_DAYS`` (``report_expires_at``). Uploads never run, or failed and never
+    retried, are discarded after the same period."""
+
+    # rotate_phone_keys re-encrypts this many rows per transaction: each holds a whole file (up to
+    # MEMBER_IMPORT_MAX_BYTES).
+    rotation_batch = 5
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for you to check the columns"
@@ -401,7 +428,15 @@ class ImportJob(ChurchOwned):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     file_name = models.CharField(max_length=255, blank=True)
-    content = models.TextField(help_text="The uploaded CSV, decoded.")
+    content = EncryptedTextField(
+        null=True, blank=True, help_text="The uploaded CSV, decoded and encrypted; NULL once the run is done."
+    )
+    report_header = EncryptedJSONField(
+        null=True, blank=True, help_text="The file's header row, kept (encrypted) for the rejected-rows report."
+    )
+    report_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rejected-rows report (and any file left) is deleted."
+    )
     mapping = models.JSONField(default=dict, blank=True, help_text='Member field → column index, e.g. {"phone": 2}.')
     consent_text = models.TextField(blank=True, help_text="How the church obtained consent to text these people.")
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -439,11 +474,15 @@ class ImportJob(ChurchOwned):
 
 class ImportRejectedRow(ChurchOwned):
     """A row of an import that was not applied, and why (bad phone, duplicate in the file, opted out,
-    over the plan's member limit...). The downloadable report joins these with the file's rows."""
+    over the plan's member limit...), with its cells: the downloadable report is these rows, so it
+    outlives the file (until the job's ``report_expires_at``)."""
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rejected_rows", db_index=False)
     row_number = models.PositiveIntegerField(help_text="As a spreadsheet numbers it: the header is row 1.")
-    reason = models.CharField(max_length=300)
+    # Both encrypted: the cells are the member's details, and a reason may quote a cell ("“x@y” isn't
+    # an email address.").
+    reason = EncryptedTextField()
+    cells = EncryptedJSONField(null=True, blank=True, help_text="The row as it was in the file.")
 
     class Meta:
         constraints = [

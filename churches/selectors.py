@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 
-from churches.crypto import phone_hash
+from churches.crypto import email_local_hash, phone_hash
 from churches.models import (
     ApiKey,
     AuditLog,
@@ -84,7 +84,7 @@ def member_search(
     The search box takes a name, an email, or a phone number (found through the blind index, since
     phones are encrypted: a phone must be typed in full, in any common format)."""
     members = Member.objects.filter(church=church)
-    q = (q or "").strip()
+    q = (q or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL; no name contains one
     if q:
         members = members.filter(_member_text_filter(church, q))
     if branch_id:
@@ -107,11 +107,23 @@ def _member_text_filter(church: Church, q: str) -> Q:
             return Q(pk__in=[])
         return Q(phone_hash=phone_hash(parsed.e164))
     if "@" in q:
-        return Q(email__istartswith=q.lower())
+        return member_email_prefix_filter(Member.objects.filter(church=church), q)
     condition = Q()
     for word in q.split()[:3]:  # "mary jo smith": every word must match a first or last name
         condition &= Q(first_name__istartswith=word) | Q(last_name__istartswith=word)
     return condition
+
+
+def member_email_prefix_filter(members: QuerySet[Member], q: str) -> Q:
+    """Members among ``members`` whose email starts with ``q`` (case-insensitive), which must hold
+    the whole part before the "@" ("ruth@exa"). Emails are encrypted: the keyed hash of that part
+    finds the few candidates, whose decrypted addresses are then compared here."""
+    hashed = email_local_hash(q)
+    if not hashed:
+        return Q(pk__in=[])
+    prefix = q.strip().lower()
+    candidates = members.filter(email_local_hash=hashed).values_list("pk", "email")
+    return Q(pk__in=[pk for pk, email in candidates if email.lower().startswith(prefix)])
 
 
 def member_group_ids(*, church: Church, member_ids: list[int]) -> dict[int, list[int]]:

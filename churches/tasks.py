@@ -13,3 +13,11 @@ def member_import_run_task(self, job_id: int) -> None:
     job = member_import_run(job_id=job_id)
     if job is None and ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.RUNNING).exists():
         raise self.retry(countdown=60)
+
+
+@shared_task
+def purge_import_data() -> dict[str, int]:
+    """Beat, hourly: delete expired rejected-rows reports and files of imports that never finished."""
+    from churches.imports import member_import_purge_expired
+
+    return member_import_purge_expired()

@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from churches.models import Role
@@ -20,6 +19,7 @@ from conversations.services.media import IMAGE_TYPES, safe_image_type
 from koinonia.api.base import ChurchViewSet
 from koinonia.api.helpers import validated_input
 from koinonia.api.pagination import CreatedCursorPagination
+from koinonia.api.parsers import FormParser, JSONParser, MultiPartParser
 
 ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
 
@@ -306,7 +306,11 @@ class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chu
         ).values("id")
         rows = selectors.review_list(church=self.request.church).filter(conversation_id__in=visible)
         if self.action == "list":
-            rows = rows.filter(status=self.request.query_params.get("status", ConsentReview.Status.PENDING))
+            review_status = self.request.query_params.get("status", ConsentReview.Status.PENDING)
+            if review_status not in ConsentReview.Status.values:
+                choices = ", ".join(ConsentReview.Status.values)
+                raise serializers.ValidationError({"status": [f"Choose one of: {choices}."]})
+            rows = rows.filter(status=review_status)
         return rows
 
     @extend_schema(request=None, responses=ConsentReviewOutput, summary="Confirm: it is an opt-out")

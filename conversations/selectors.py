@@ -49,7 +49,7 @@ def conversation_list(
         rows = rows.filter(assignee__isnull=True, status=Conversation.Status.OPEN)
     elif filter_by == "restricted":
         rows = rows.filter(restricted=True)
-    q = (q or "").strip()
+    q = (q or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL; no message contains one
     if q:
         text = Q(last_message_preview__icontains=q)
         words = q.split()

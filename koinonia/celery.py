@@ -1,27 +1,62 @@
 """The Celery app. Periodic jobs are declared in settings.CELERY_BEAT_SCHEDULE and stored by
-django-celery-beat; production runs exactly one beat under single-beat (see Procfile)."""
+django-celery-beat; production runs exactly one beat under single-beat, supervised by
+``koinonia.beat_supervisor`` (see Procfile and docs/operations.md)."""
 
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_prerun
+from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
 
 from koinonia.logging import request_id_var
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koinonia.settings.base")
+# Production unless the environment says otherwise (as wsgi.py): a worker started bare must not run on
+# the public development keys. Procfile.dev, the tests' workers and the bench set it explicitly.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koinonia.settings.production")
 
 app = Celery("koinonia")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# --- Logging: workers and beat write the same JSON lines as the web, with the request id ----------------
+# Left alone, Celery empties the root logger's handlers and installs its own plain-text formatter, so
+# worker lines lose the JSON shape, the request id and every ``extra=``. A receiver on setup_logging
+# tells Celery not to configure logging at all; we apply Django's LOGGING instead (LOG_LEVEL governs,
+# the worker's --loglevel does not). The setting is belt and braces for code paths that skip the signal.
+app.conf.worker_hijack_root_logger = False
+
+
+@setup_logging.connect
+def _use_django_logging(**_):
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+
+
+_REQUEST_ID_TOKEN = "koinonia_request_id_token"
+
+
 @before_task_publish.connect
 def _carry_request_id(headers=None, **_):
     # Tasks enqueued during a request log with that request's id, so one id follows the work.
-    if headers is not None and request_id_var.get():
-        headers["request_id"] = request_id_var.get()
+    request_id = request_id_var.get()
+    if headers is not None and request_id:
+        headers["request_id"] = request_id
 
 
 @task_prerun.connect
 def _restore_request_id(task=None, **_):
-    request_id_var.set(getattr(task.request, "request_id", None) or "")
+    # Only a task that carries an id sets one: an eager task inside a request keeps the request's.
+    request_id = getattr(task.request, "request_id", None) if task is not None else None
+    if request_id:
+        setattr(task.request, _REQUEST_ID_TOKEN, request_id_var.set(request_id))
+
+
+@task_postrun.connect
+def _forget_request_id(task=None, **_):
+    # The pool process runs the next task in the same context: it must not inherit this one's id.
+    token = getattr(task.request, _REQUEST_ID_TOKEN, None) if task is not None else None
+    if token is not None:
+        request_id_var.reset(token)
+        setattr(task.request, _REQUEST_ID_TOKEN, None)

@@ -76,3 +76,22 @@ def usage_summary(*, church, adding: int = 0, branch_id: int | None = None) -> d
     if not _usage_reporters:
         return None
     return _usage_reporters[0](church=church, adding=adding, branch_id=branch_id)
+
+
+# --- The church's plan, for per-plan API rate limits (billing registers the reader) ------------------
+
+PlanReader = Callable[..., str | None]
+_plan_readers: list[PlanReader] = []
+
+
+def register_plan_reader(reader: PlanReader) -> None:
+    """``reader(*, church)`` returns the code of the church's plan ('trial', 'starter', ...)."""
+    if reader not in _plan_readers:
+        _plan_readers.append(reader)
+
+
+def church_plan_code(*, church) -> str | None:
+    """The church's plan code; None without billing."""
+    if not _plan_readers:
+        return None
+    return _plan_readers[0](church=church)

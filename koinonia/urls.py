@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from koinonia import health
 from koinonia.dashboard import DashboardView
+from koinonia.throttling import throttle_page
 
 urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page says.
@@ -13,6 +14,8 @@ urlpatterns = [
     ),
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health_ready"),
+    # The admin's sign-in shares /login/'s per-address limit (django-axes locks accounts on both).
+    path("admin/login/", throttle_page("login_ip")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("koinonia.api.urls")),
     path("hooks/", include("koinonia.hook_urls")),
@@ -27,6 +30,7 @@ urlpatterns = [
 
 handler404 = "koinonia.views.page_not_found"
 handler403 = "koinonia.views.permission_denied"
+handler500 = "koinonia.views.server_error"
 
 if settings.DEBUG:  # make run: serve uploads locally (production uses a web server or S3 storage)
     from django.conf.urls.static import static

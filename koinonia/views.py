@@ -1,8 +1,9 @@
-"""Project-level views: error pages (JSON under /api/) and the honest "not built yet" page."""
+"""Project-level views: error pages (JSON under /api/ and /hooks/) and the honest "not built yet" page."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 
 def _wants_json(request) -> bool:
@@ -20,6 +21,13 @@ def permission_denied(request, exception=None):
         body = {"error": {"code": "permission_denied", "message": "Your role does not allow this.", "details": {}}}
         return JsonResponse(body, status=403)
     return render(request, "errors/403.html", {"reason": str(exception or "")}, status=403)
+
+
+def server_error(request):
+    if _wants_json(request):
+        body = {"error": {"code": "server_error", "message": "Something went wrong on our side.", "details": {}}}
+        return JsonResponse(body, status=500)
+    return defaults.server_error(request)
 
 
 @login_required

@@ -8,7 +8,7 @@ Celery signals feed the records (connected in ``MessagingConfig.ready``):
 - ``task_prerun`` / ``task_postrun`` in a worker record a ``PeriodicJobRun`` for every task carrying
   that header (so any job added to CELERY_BEAT_SCHEDULE is covered, with no code in the job itself);
 - ``task_failure`` records a ``TaskFailure``: arguments summarized and messages scrubbed of phone
-  numbers, because these rows are read by support, outside any church's data.
+  numbers and email addresses, because these rows are read by support, outside any church's data.
 
 A recorder never breaks the work it records: database trouble is logged and ignored.
 """
@@ -27,6 +27,7 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
+from koinonia.logging import scrub_personal_data
 from messaging.models import BeatHeartbeat, PeriodicJobRun, TaskFailure
 
 logger = logging.getLogger(__name__)
@@ -37,21 +38,14 @@ TASK_FAILURE_RETENTION = timedelta(days=30)
 JOB_RUN_RETENTION = timedelta(days=7)
 _PRUNE_EVERY_SECONDS = 3600
 _TRACEBACK_LINES = 40
-# "+13125550100", "+44 20 7946 0958" and North American "(312) 555-0100" / "312.555.0100" / "3125550100".
-_PHONE_PATTERNS = (
-    re.compile(r"\+\d[\d ().-]{6,18}\d"),
-    re.compile(r"(?<!\d)\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}(?!\d)"),
-)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,39}$")
 
 _beat_instance: str | None = None
 
 
 def scrub(text: str) -> str:
-    """``text`` with anything that looks like a phone number replaced."""
-    for pattern in _PHONE_PATTERNS:
-        text = pattern.sub("[number]", text)
-    return text
+    """``text`` with anything that looks like a phone number or an email address replaced."""
+    return scrub_personal_data(text)
 
 
 def _summary(value, depth: int = 0) -> str:

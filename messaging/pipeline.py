@@ -1,9 +1,17 @@
 """The send pipeline: claim a batch of recipients under a lease, send them with many requests in
 flight under the segment rate limits, write the results back set-based, and keep counts current.
 
-The database is the outbox. A claimed row has ``status='sending'`` and ``claimed_until``; a worker that
-dies leaves its lease to expire and the sweeper puts the row back in the queue. A row is only moved
-on from ``sending`` by the worker whose lease (``claimed_until`` value) it still carries.
+The database is the outbox. A claimed row has ``status='sending'`` and ``claimed_until``; the sending
+task renews that lease while it works (every third of SEND_LEASE_SECONDS), so the lease can be short: a
+worker that dies stops renewing, its lease runs out within SEND_LEASE_SECONDS and the sweeper puts the
+rows back in the queue. A row is only moved on from ``sending`` by the worker whose lease
+(``claimed_until`` value) it still carries.
+
+Each provider hand-off is written back (status ``sent`` + provider message id) in small groups, at
+most SEND_FLUSH_SIZE results or SEND_FLUSH_SECONDS old, so a re-run after a crash resends only what was
+in flight or in the group being written. A dropped database connection is reconnected and the write
+retried (``_db_retry``): the writes are guarded by the lease, so a retry of one that had committed
+changes nothing.
 """
 
 import logging
@@ -16,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -34,11 +42,32 @@ from messaging.services import render_body
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-FLUSH_EVERY = 25  # results written back per statement; bounds what a killed worker can double-send
+DB_RETRY_SECONDS = 30  # how long a sending task waits out a lost database connection before giving up
 
 
 def _setting(name: str, default):
     return getattr(settings, name, default)
+
+
+def _lease_seconds() -> float:
+    return _setting("SEND_LEASE_SECONDS", 30)
+
+
+def _db_retry(fn, *args, **kwargs):
+    """Run ``fn``, reconnecting and retrying while the database connection is lost (a restart, a
+    failover, a terminated backend). Only outside a transaction: each call is its own unit of work."""
+    deadline = time.monotonic() + DB_RETRY_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block or time.monotonic() > deadline:
+                raise
+            logger.warning("database connection lost; reconnecting", extra={"error": repr(exc)})
+            connection.close()  # the next query opens a fresh connection
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 @dataclass
@@ -71,6 +100,7 @@ class Batch:
     church: Church
     lease: datetime
     rows: list[Claimed] = field(default_factory=list)
+    unconfirmed: list[datetime] = field(default_factory=list)  # renewals sent, not confirmed (connection lost)
 
 
 def claim_batch(*, message: Message, size: int) -> Batch:
@@ -78,7 +108,7 @@ def claim_batch(*, message: Message, size: int) -> Batch:
     from one message at once without waiting on each other (PostgreSQL; SQLite serializes writers)."""
     now = timezone.now()
     # A distinct lease value per claim, so a late writer can recognise rows it no longer owns.
-    lease = now + timedelta(seconds=_setting("SEND_LEASE_SECONDS", 300), microseconds=random.randint(0, 999_999))
+    lease = now + timedelta(seconds=_lease_seconds(), microseconds=random.randint(0, 999_999))
     with transaction.atomic():
         ids = list(
             Recipient.objects.select_for_update(skip_locked=True)
@@ -126,8 +156,17 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 def _send_one(
-    row: Claimed, *, provider, message: Message, church: Church, webhook_url: str | None, halted: threading.Event
+    row: Claimed,
+    *,
+    provider,
+    message: Message,
+    church: Church,
+    webhook_url: str | None,
+    halted: threading.Event,
+    lease_lost: threading.Event,
 ) -> Outcome:
+    if lease_lost.is_set():  # swept and maybe re-claimed by another worker: not ours to send any more
+        return Outcome(row.id, "lost")
     if halted.is_set():  # the account or number was refused: don't try, put it back for halt_message
         return Outcome(row.id, "held")
     if not row.subscribed:
@@ -186,53 +225,95 @@ def webhook_url_for(provider_name: str) -> str | None:
     return {"telnyx": f"{base}/hooks/telnyx/", "twilio": f"{base}/hooks/twilio/status/"}.get(provider_name)
 
 
+def _send_one_gated(unwritten: threading.Semaphore, row: Claimed, **kwargs) -> Outcome:
+    """``_send_one`` once a slot among the in-flight-or-unwritten results is free (see send_batch); the
+    slot is given back by send_batch once the outcome is written, or here when there is nothing to write."""
+    lease_lost = kwargs["lease_lost"]
+    while not unwritten.acquire(timeout=0.5):
+        if lease_lost.is_set():
+            return Outcome(row.id, "lost")
+    outcome = _send_one(row, **kwargs)
+    if outcome.status == "lost":
+        unwritten.release()
+    return outcome
+
+
 def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
-    """Send a claimed batch with many requests in flight, flushing results as they complete."""
+    """Send a claimed batch with many requests in flight, writing results back in small groups as they
+    complete and renewing the lease while any row is unwritten."""
     message = batch.message
     provider = get_provider(message.sender.provider)
     webhook_url = webhook_url_for(provider.name)
-    halted = threading.Event()
+    halted, lease_lost = threading.Event(), threading.Event()
+    flush_size = _setting("SEND_FLUSH_SIZE", 20)
+    flush_seconds = _setting("SEND_FLUSH_SECONDS", 0.5)
+    # Back-pressure: a thread may start a hand-off only while fewer than flush_size + concurrency results
+    # are in flight or unwritten. Without it the threads keep sending while a slow write-back runs, and a
+    # worker killed then would leave far more handed-off-but-unrecorded texts to be sent again.
+    unwritten = threading.Semaphore(flush_size + _setting("SEND_CONCURRENCY", 32))
     pending = {
         executor.submit(
-            _send_one,
+            _send_one_gated,
+            unwritten,
             row,
             provider=provider,
             message=message,
             church=batch.church,
             webhook_url=webhook_url,
             halted=halted,
+            lease_lost=lease_lost,
         )
         for row in batch.rows
     }
+    renew_every = _lease_seconds() / 3
     done_buffer: list[Outcome] = []
+    oldest = 0.0  # when the oldest unwritten result came in
     halt_reason = ""
-    renew_every = _setting("SEND_LEASE_SECONDS", 300) / 3
     renewed_at = time.monotonic()
-    while pending:
-        done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-        done_buffer.extend(future.result() for future in done)
+    while pending or done_buffer:
+        if pending:
+            done, pending = wait(pending, timeout=min(0.25, flush_seconds), return_when=FIRST_COMPLETED)
+            if done and not done_buffer:
+                oldest = time.monotonic()
+            done_buffer.extend(o for o in (future.result() for future in done) if o.status != "lost")
         halt_reason = halt_reason or next((o.error_reason for o in done_buffer if o.halt), "")
-        if len(done_buffer) >= FLUSH_EVERY or (done_buffer and not pending):
-            record_outcomes(message=message, lease=batch.lease, outcomes=done_buffer)
+        if done_buffer and (
+            len(done_buffer) >= flush_size or not pending or time.monotonic() - oldest >= flush_seconds
+        ):
+            _db_retry(record_outcomes, message=message, lease=batch.lease, outcomes=done_buffer)
+            for _ in done_buffer:
+                unwritten.release()
             done_buffer = []
             forward_console_deliveries()
         if pending and time.monotonic() - renewed_at > renew_every:
             # A slow provider or a throttled account must not let the lease run out under a live worker:
             # the sweeper would hand the rows to another worker and they would be sent twice.
-            renew_lease(batch)
+            if not _db_retry(renew_lease, batch):
+                # Too late (the database was away longer than the lease): the sweeper has released our
+                # rows. Send nothing more of this batch; what is in flight is written back if still ours.
+                logger.warning("send lease lost; leaving the rest of the batch", extra={"message_id": message.pk})
+                lease_lost.set()
             renewed_at = time.monotonic()
     if halt_reason:
-        halt_message(message_id=message.pk, reason=halt_reason)
+        _db_retry(halt_message, message_id=message.pk, reason=halt_reason)
 
 
-def renew_lease(batch: Batch) -> None:
-    new_lease = timezone.now() + timedelta(
-        seconds=_setting("SEND_LEASE_SECONDS", 300), microseconds=random.randint(0, 999_999)
+def renew_lease(batch: Batch) -> bool:
+    """Extend the lease of the batch's rows still in flight and note on the message that a worker is
+    at it (the sweeper re-dispatches only messages no worker has touched for a lease). Idempotent, so
+    a retry after a lost connection is safe: it also matches the lease it may already have written.
+    False when none of the rows is ours any more."""
+    new_lease = timezone.now() + timedelta(seconds=_lease_seconds(), microseconds=random.randint(0, 999_999))
+    renewed = Recipient.objects.filter(
+        message_id=batch.message.pk,
+        claimed_until__in=[batch.lease, *batch.unconfirmed],
+        status=Recipient.Status.SENDING,
     )
-    Recipient.objects.filter(
-        message_id=batch.message.pk, claimed_until=batch.lease, status=Recipient.Status.SENDING
-    ).update(claimed_until=new_lease)
-    batch.lease = new_lease
+    batch.unconfirmed.append(new_lease)
+    count = renewed.update(claimed_until=new_lease)
+    batch.lease, batch.unconfirmed = new_lease, []
+    Message.objects.filter(pk=batch.message.pk).update(last_dispatched_at=timezone.now())
+    return count > 0
 
 
 def halt_message(*, message_id: int, reason: str) -> None:
@@ -394,6 +475,15 @@ def finish_if_done(*, message_id: int) -> bool:
         return True
 
 
+def _sending_message(message_id: int) -> Message | None:
+    message = Message.objects.select_related("church", "sender").filter(pk=message_id).first()
+    if message is None or message.status != Message.Status.SENDING:
+        return None
+    # A worker is at it: the sweeper leaves the message alone while this stays fresh.
+    Message.objects.filter(pk=message_id).update(last_dispatched_at=timezone.now())
+    return message
+
+
 def run_sending(*, message_id: int, time_budget: float | None = None) -> str:
     """Claim and send batches of one message until nothing is due or the time budget is spent.
     Returns "done", "waiting" (held or backing-off rows remain) or "more" (budget spent)."""
@@ -402,11 +492,11 @@ def run_sending(*, message_id: int, time_budget: float | None = None) -> str:
     deadline = time.monotonic() + budget
     with ThreadPoolExecutor(max_workers=_setting("SEND_CONCURRENCY", 32), thread_name_prefix="send") as executor:
         while time.monotonic() < deadline:
-            message = Message.objects.select_related("church", "sender").filter(pk=message_id).first()
-            if message is None or message.status != Message.Status.SENDING:
+            message = _db_retry(_sending_message, message_id)
+            if message is None:
                 return "done"
-            batch = claim_batch(message=message, size=size)
+            batch = _db_retry(claim_batch, message=message, size=size)
             if not batch.rows:
-                return "done" if finish_if_done(message_id=message_id) else "waiting"
+                return "done" if _db_retry(finish_if_done, message_id=message_id) else "waiting"
             send_batch(batch, executor=executor)
     return "more"

@@ -44,7 +44,13 @@ def count_message_audience(message_id: int) -> None:
 def send_message(message_id: int) -> str:
     state = pipeline.run_sending(message_id=message_id)
     if state == "more":  # time budget spent: yield the worker, carry on in a fresh task
-        send_message.delay(message_id)
+        try:
+            send_message.delay(message_id)
+        except Exception as exc:  # broker down: the rows are in the database, the sweeper re-dispatches
+            logger.warning(
+                "could not enqueue the next send task; the sweeper will",
+                extra={"message_id": message_id, "error": repr(exc)},
+            )
     return state
 
 
@@ -88,13 +94,15 @@ def sweep() -> dict:
     for message_id in to_prepare:
         prepare_message.delay(message_id)
     stats["prepared"] = len(to_prepare)
-    # 3. Sending messages with due recipients that no worker has touched lately.
-    quiet_since = now - timedelta(seconds=getattr(settings, "SEND_LEASE_SECONDS", 300))
+    # 3. Sending messages with due recipients that no worker has touched lately. A sending task touches
+    # ``last_dispatched_at`` at every batch and every lease renewal, so a message quiet for a whole
+    # lease has no live sender (killed, or its follow-up task lost with the broker).
+    quiet_since = now - timedelta(seconds=getattr(settings, "SEND_LEASE_SECONDS", 30))
     sending = (
         Message.objects.filter(status=Message.Status.SENDING)
         .filter(
             Q(last_dispatched_at__isnull=True)
-            | Q(last_dispatched_at__lt=min(stale, quiet_since))
+            | Q(last_dispatched_at__lt=quiet_since)
             | Q(
                 pk__in=Recipient.objects.filter(status=Recipient.Status.QUEUED, send_after__lte=now).values(
                     "message_id"

@@ -212,9 +212,11 @@ class MemberSearchView(MessagingPage):
     roles = STAFF_ONLY
 
     def get(self, request):
-        return JsonResponse(
-            {"results": selectors.member_picker_search(church=request.church, q=request.GET.get("q", ""))}
-        )
+        q = request.GET.get("q", "")
+        if "\x00" in q:  # a machine-ish endpoint: bad input is a 400 in the API's error shape
+            message = "The request contains a NUL character, which is not allowed."
+            return JsonResponse({"error": {"code": "malformed_request", "message": message, "details": {}}}, status=400)
+        return JsonResponse({"results": selectors.member_picker_search(church=request.church, q=q)})
 
 
 class MessageDetailView(MessagingPage):

@@ -1,7 +1,10 @@
 """The shared test base: two churches with a user of every role, API clients, and the helpers that
 every endpoint test uses to prove "another church's id is a 404" and "a lower role is refused"."""
 
+import os
+import tempfile
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.test import Client
@@ -13,6 +16,39 @@ from tests import network_guard
 from tests.factories import ChurchFactory, StaffMembershipFactory, UserFactory
 
 network_guard.install()
+
+
+def _isolate_xdist_worker() -> None:
+    """Under pytest-xdist (``make test`` runs ``-n 2``) each worker is a separate process running the
+    same settings. pytest-django gives each its own test database (``test_<name>_gwN``); this gives the
+    rest the same treatment before any test touches them:
+
+    - Redis: the cache is flushed before every test (``_clear_cache``) and the rate-limit buckets have
+      global keys, so worker ``gwN`` uses database ``(configured db + N) % 16`` of the same server
+      (``gw0`` keeps the configured one). Tests that stop Redis run a private redis-server already.
+    - MEDIA_ROOT: a temporary directory per worker, so uploads and fetched pictures never collide.
+
+    Everything else a test opens (live servers, fakes, private Redis) binds a free port of its own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    from django.conf import settings
+
+    index = int(worker[2:])
+    settings.MEDIA_ROOT = tempfile.mkdtemp(prefix=f"koinonia-media-{worker}-")
+    if not settings.REDIS_URL or index == 0:
+        return
+    parts = urlsplit(settings.REDIS_URL)
+    db = int(parts.path.strip("/") or 0)
+    worker_url = urlunsplit(parts._replace(path=f"/{(db + index) % 16}"))
+    if settings.CACHES["default"].get("LOCATION") == settings.REDIS_URL:
+        settings.CACHES["default"]["LOCATION"] = worker_url
+    if getattr(settings, "CELERY_BROKER_URL", "") == settings.REDIS_URL:
+        settings.CELERY_BROKER_URL = worker_url  # the Celery app reads the Django setting
+    settings.REDIS_URL = worker_url
+
+
+_isolate_xdist_worker()
 
 PASSWORD = "correct-horse-battery"
 
@@ -115,6 +151,30 @@ def _clear_cache():
     from django.core.cache import cache
 
     cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _seeded_plans(request, django_db_blocker):
+    """The plans a migration seeds (billing 0002) are data every billing rule reads. A transactional
+    test (live server, worker processes) ends by flushing every table, migration data included. Serially
+    pytest-django runs those last; under xdist a worker can be handed another file after one, so a test
+    that finds the plans gone gets them back first (one query when they are there)."""
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker or {"db", "transactional_db"} & set(request.fixturenames)):
+        yield
+        return
+    request.getfixturevalue("django_db_setup")  # the test database, never the configured one
+    with django_db_blocker.unblock():
+        import importlib
+
+        from django.apps import apps
+
+        from billing.models import Plan
+
+        seed = importlib.import_module("billing.migrations.0002_seed_plans")
+        if Plan.objects.count() < len(seed.PLANS):
+            seed.seed(apps, None)
     yield
 
 

@@ -164,8 +164,8 @@ def _physical_limit(church, raw_phones: list[str]) -> dict:
         ) as copy:
             for i, (phone, hashed) in enumerate(sealed):
                 copy.write_row(
-                    (church.pk, "Mary", "Smith", phone, (bare + hashed)[:32], f"m{i}@example.org", "subscribed", "",
-                     "now", "now")
+                    (church.pk, "Mary", "Smith", phone, (bare + hashed)[:32], encrypt(f"m{i}@example.org"),
+                     "subscribed", "", "now", "now")
                 )  # fmt: skip
         # Consent and group rows for the same members, set-based (the import writes both too).
         cursor.execute(

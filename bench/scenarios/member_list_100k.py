@@ -94,7 +94,7 @@ def run() -> dict:
 
 def _seed(church) -> float | None:
     """100k members with groups and branches, set-based (COPY + INSERT ... SELECT), once."""
-    from churches.crypto import encrypt, phone_hash
+    from churches.crypto import email_local_hash, encrypt, phone_hash
     from churches.models import Branch, Group, Member
 
     if Member.objects.filter(church=church).count() == MEMBERS:
@@ -112,15 +112,16 @@ def _seed(church) -> float | None:
     statuses = ["subscribed"] * 18 + ["unsubscribed", "never_consented"]
     cursor = raw_cursor()
     with cursor.copy(
-        "COPY churches_member (church_id, first_name, last_name, phone, phone_hash, email, branch_id, sms_status, "
-        "timezone, created_at, updated_at) FROM STDIN"
+        "COPY churches_member (church_id, first_name, last_name, phone, phone_hash, email, email_local_hash, "
+        "branch_id, sms_status, timezone, created_at, updated_at) FROM STDIN"
     ) as copy:
         for i in range(MEMBERS):
             e164 = f"+1312{200 + i // 10_000:03d}{i % 10_000:04d}"
             created = now - timedelta(minutes=rng.randint(0, 2 * 365 * 24 * 60))
             first, last = rng.choice(FIRST), rng.choice(LAST)
+            email = f"{first}.{last}{i}@example.org".lower()
             copy.write_row(
-                (church.pk, first, last, encrypt(e164), phone_hash(e164), f"{first}.{last}{i}@example.org".lower(),
+                (church.pk, first, last, encrypt(e164), phone_hash(e164), encrypt(email), email_local_hash(email),
                  branches[i % 4].pk if i % 4 < 3 else None, rng.choice(statuses), "America/Chicago", created, created)
             )  # fmt: skip
     # About a third of members in each group, spread by id.

@@ -26,9 +26,11 @@ __all__ = [
     "church_create",
     "church_signup",
     "church_update",
+    "email_digest",
     "invitation_accept",
     "invitation_accept_as_new_user",
     "invitation_find",
+    "invitation_is_for",
     "staff_change_role",
     "staff_invite",
     "staff_remove",
@@ -150,6 +152,16 @@ def staff_invite(*, church: Church, acting_user: User, email: str, role: str) ->
     return invitation, token
 
 
+def email_digest(email: str) -> str:
+    """A stable name for an address in cache keys and logs, without the address itself."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+def invitation_is_for(*, invitation: Invitation, user: User) -> bool:
+    """An invitation is for the address it was sent to, and no other account."""
+    return (user.email or "").strip().lower() == invitation.email.strip().lower()
+
+
 def invitation_find(*, token: str) -> Invitation | None:
     invitation = Invitation.objects.select_related("church").filter(token_hash=_hash_token(token)).first()
     return invitation if invitation is not None and invitation.is_pending else None
@@ -163,6 +175,12 @@ def invitation_accept(*, token: str, user: User) -> StaffMembership:
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_pending:
         raise BusinessRuleError("This invitation has already been used.", code="invalid_invitation")
+    if not invitation_is_for(invitation=invitation, user=user):
+        raise BusinessRuleError(
+            f"This invitation was sent to {invitation.email}. Sign in with that address to accept it.",
+            code="invitation_email_mismatch",
+            status=403,
+        )
     if not StaffMembership.objects.filter(church=invitation.church, user=user).exists():
         check_limit(church=invitation.church, resource="staff_seats", adding=1)
     membership, created = StaffMembership.objects.get_or_create(

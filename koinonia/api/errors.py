@@ -28,7 +28,7 @@ _CODES = {
     exceptions.MethodNotAllowed: "method_not_allowed",
     exceptions.NotAcceptable: "not_acceptable",
     exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "rate_limited",
+    exceptions.Throttled: "throttled",
     exceptions.ValidationError: "validation_error",
 }
 
@@ -36,6 +36,9 @@ _CODES = {
 def _message_for(exc) -> str:
     if isinstance(exc, exceptions.ValidationError):
         return "The request has invalid fields."
+    if isinstance(exc, exceptions.Throttled):
+        wait = max(1, int(exc.wait or 1))
+        return f"Too many requests. Try again in {wait} second{'s' if wait != 1 else ''}."
     detail = exc.detail
     if isinstance(detail, list | dict):
         return "The request could not be processed."

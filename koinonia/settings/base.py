@@ -1,5 +1,6 @@
 """Settings shared by every environment, read through django-environ (12-factor)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "churches",
     "messaging",
     "conversations",
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "koinonia.middleware.RequestIdMiddleware",
+    "koinonia.middleware.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "koinonia.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -48,6 +51,8 @@ MIDDLEWARE = [
     "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a sign-in refused for lockout into AXES_LOCKOUT_CALLABLE's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "koinonia.urls"
@@ -122,6 +127,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# django-axes checks each sign-in (our /login/ and /admin/login/ both go through authenticate(request=...))
+# and locks an account after AXES_FAILURE_LIMIT failures, from any address, for AXES_COOLOFF_TIME; a
+# success clears the count. Attempts are rows in the database (support sees and clears them in admin).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username"]  # per account; per address is the login_ip throttle below
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "churches.views.signin_username"
+AXES_LOCKOUT_CALLABLE = "churches.views.signin_locked_out"
+AXES_CLIENT_IP_CALLABLE = "koinonia.throttling.client_ip"
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
+AXES_SENSITIVE_PARAMETERS = ["username", "password"]
+# axes warns when it does not also lock by address; one address is limited by the login_ip throttle
+# instead, with its own (higher) rate, so a church office behind one address isn't locked by one typo-prone user.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 INVITATION_TTL_DAYS = 14
 
 # --- Email ----------------------------------------------------------------------------------------
@@ -162,6 +186,8 @@ CONTENT_SECURITY_POLICY = (
 # These development keys are public; production.py requires real ones.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=["aW5zZWN1cmUtZGV2LWtleS0wMDAwMDAwMDAwMDAwMDA="])
 PHONE_HASH_KEY = env.str("PHONE_HASH_KEY", default="insecure-development-phone-hash-key")
+# Days a finished import's rejected-rows report (and an unfinished import's file) is kept.
+IMPORT_REPORT_RETENTION_DAYS = env.int("IMPORT_REPORT_RETENTION_DAYS", default=30)
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -176,13 +202,43 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "koinonia.api.parsers.JSONParser",
+        "koinonia.api.parsers.FormParser",
+        "koinonia.api.parsers.MultiPartParser",
     ],
-    "DEFAULT_THROTTLE_RATES": {"api_key": "6000/min"},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "koinonia.api.throttling.ApiKeyRateThrottle",
+        "koinonia.api.throttling.ApiKeyBurstThrottle",
+        "koinonia.api.throttling.StaffSessionRateThrottle",
+        "koinonia.api.throttling.StaffSessionBurstThrottle",
+    ],
+    # API keys' rates are per plan (API_PLAN_RATE_LIMITS); these are the other scopes (koinonia/throttling.py).
+    "DEFAULT_THROTTLE_RATES": {
+        "session": "600/min",  # a staff browser calling the API, per user
+        "session_burst": "30/s",
+        "login_ip": "30/15m",  # sign-in attempts (POSTs) from one address, /login/ and /admin/login/
+        "signup_ip": "10/h",
+        "signup_email": "5/h",  # sign-up attempts with one email address
+        "password_reset_ip": "20/h",
+        "password_reset_email": "3/h",  # emails to one address, whatever the caller's address; silent
+        "invitation_ip": "60/h",  # invitation pages opened or posted from one address (token guessing)
+        "invitation_account": "10/h",  # attempts to accept one invitation
+    },
+    # Proxies in front of the app whose X-Forwarded-For we trust (0: use the connection's address).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Per API key, by the church's plan code: (sustained, burst). "default" is for a plan not listed.
+API_PLAN_RATE_LIMITS = {
+    "default": ("60/min", "10/s"),
+    "trial": ("60/min", "10/s"),
+    "starter": ("120/min", "20/s"),
+    "growth": ("300/min", "30/s"),
+    "pro": ("600/min", "50/s"),
+}
+# When set (e.g. "120/min", "20/s"), the same limit for every key, whatever its plan.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="")
+API_BURST_RATE_LIMIT = env.str("API_BURST_RATE_LIMIT", default="")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Koinonia API",
     "DESCRIPTION": "Text your congregation: members, groups, broadcasts, conversations.",
@@ -204,7 +260,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
-    _broker_dir = VAR_DIR / "celery-broker"
+    # Its folders (and processed/, control/) must exist: `make run` makes them.
+    _broker_dir = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "celery-broker")))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -229,7 +286,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # The database is the outbox: the sweeper re-dispatches anything stuck, lost or due.
-    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60)},
+    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=15)},
     # Recurring messages and scheduled one-offs fire from here (each firing has a unique key).
     # Stripe events and meter reports that could not be applied or sent yet.
     "billing-retry": {"task": "billing.tasks.retry_pending_billing_work", "schedule": 300},
@@ -242,6 +299,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "messaging-check-sender-numbers": {
         "task": "messaging.tasks.check_sender_numbers",
         "schedule": env.float("SENDER_NUMBER_CHECK_SECONDS", default=3600),
+    },
+    # Imports keep members' details only as long as needed: expired rejected-rows reports and the files
+    # of imports that never finished are deleted (churches/imports/jobs.py: member_import_purge_expired).
+    "churches-import-purge": {
+        "task": "churches.tasks.purge_import_data",
+        "schedule": 3600,
     },
     # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
     "messaging-tendlc-poll": {
@@ -289,7 +352,13 @@ CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", d
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
 SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)
-SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=300)
+# A sending task renews its rows' lease every third of this while it works, so the lease only has to
+# outlive a missed renewal or two: a killed worker's rows go back to the queue (sweeper) this soon after.
+SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=30)
+# Send results are written back (one set-based UPDATE) once this many are waiting or the oldest has
+# waited this long: what a killed worker can have sent without recording it, so texted twice later.
+SEND_FLUSH_SIZE = env.int("SEND_FLUSH_SIZE", default=20)
+SEND_FLUSH_SECONDS = env.float("SEND_FLUSH_SECONDS", default=0.5)
 SEND_RETRY_BASE_SECONDS = env.float("SEND_RETRY_BASE_SECONDS", default=5.0)
 SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)
 CONSOLE_SMS_FAILURE_RATE = env.float("CONSOLE_SMS_FAILURE_RATE", default=0.03)

@@ -18,3 +18,10 @@ CONSOLE_DELIVERY_DELAY_SECONDS = 0
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=8)
 # The suite's sender numbers stand for registered ones; 10DLC tests set the unregistered limit themselves.
 SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default=0)
+# Limits high enough that no test meets one by accident; throttling tests lower the one they prove.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="1000000/min")
+API_BURST_RATE_LIMIT = env.str("API_BURST_RATE_LIMIT", default="1000000/s")
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": dict.fromkeys(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "1000000/min"),  # noqa: F405
+}

@@ -21,6 +21,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from koinonia.logging import scrub_personal_data
 from messaging.providers.base import (
     NumberError,
     PermanentSendError,
@@ -236,7 +237,8 @@ class HttpSmsProvider(SmsProvider):
                 return TransientSendError(info.reason, retry_after)
             return PermanentSendError(code, info.reason, sender_level=info.sender_level)
         status = response.status_code
-        detail = message or response.reason or "no details"
+        # Kept as the recipient's error_reason: a provider's words may quote the member's number.
+        detail = scrub_personal_data(message or response.reason or "no details")
         if status == 429:
             return TransientSendError(f"{self.label} is rate limiting us ({detail}).", retry_after)
         if status >= 500 or status == 408:

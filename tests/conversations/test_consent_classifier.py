@@ -239,3 +239,52 @@ def test_help_keywords(text):
 def test_help_inside_a_sentence_is_an_ordinary_message():
     assert classify("Can you help me move on Saturday?").intent == Intent.NONE
     assert classify("More info on the retreat?").intent == Intent.NONE
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sotp", "Tsop!", "unsubcsribe", "usnubscribe", "reomve me", "rmeove me please", "qiut", "canecl", "revkoe"],
+)
+def test_transposed_letters_in_a_short_text_are_the_keyword(text):
+    assert classify(text).intent == Intent.OPT_OUT, (text, classify(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    # real words one edit from a keyword: only a transposition counts for the short keywords, and
+    # "unsubscribe" must keep its leading "u"
+    ["Cancer.", "quite", "Removed", "stoop", "spot", "alot", "subscribe", "resubscribe", "Remover"],
+)
+def test_real_words_near_a_keyword_are_not_slips(text):
+    assert classify(text).intent == Intent.NONE, (text, classify(text))
+
+
+def test_transpositions_are_not_guessed_in_long_texts():
+    text = "I think the cacnel button on the website form is broken today"
+    assert classify(text).intent == Intent.NONE
+    assert classify("cacnel").intent == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # the finding: looked only at the word after "unsubscribe"
+        ("How do I unsubscribe my old email from the newsletter? This number is fine", Intent.NONE),
+        ("Please take me off your email and text lists", Intent.OPT_OUT),  # other channel AND the texts
+        ("Stop, you're making me cry lol", Intent.REVIEW),
+        ("Stop, I'm at work", Intent.REVIEW),  # an interjection...
+        ("Stop, wrong number", Intent.OPT_OUT),  # ...unless the rest says why the texts are unwanted
+        ("Stop texting my wife", Intent.REVIEW),  # someone else's consent
+        ("Can you stop texting me on Sundays?", Intent.REVIEW),  # only some texts
+        ("unsubscribe me from the emails but keep texting me", Intent.NONE),
+        ("why do you keep texting me", Intent.REVIEW),
+        ("No dejen de mandar los mensajes", Intent.NONE),
+        ("Para mandar la ofrenda, ¿cuál es el enlace?", Intent.NONE),  # "para" = "in order to"
+        ("No me mandaron más información del retiro", Intent.NONE),  # past tense, not a request
+        ("Quiero darme de baja del grupo de jóvenes", Intent.REVIEW),
+        ("¿Cómo me doy de baja?", Intent.OPT_OUT),
+    ],
+)
+def test_precision_guards(text, intent):
+    result = classify(text)
+    assert result.intent == intent, (text, result, normalize(text))

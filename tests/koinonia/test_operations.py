@@ -26,7 +26,7 @@ def test_ready_checks_database_cache_and_broker(client):
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
-def test_ready_reports_down_redis_as_503(client, monkeypatch):
+def test_ready_reports_down_redis_as_503(client, monkeypatch, settings):
     from django_redis.cache import RedisCache
 
     from koinonia import health
@@ -34,7 +34,7 @@ def test_ready_reports_down_redis_as_503(client, monkeypatch):
 
     dead_cache = RedisCache(DEAD_REDIS, {"OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}})
     monkeypatch.setattr(health, "cache", dead_cache)
-    monkeypatch.setattr(app.conf, "broker_url", DEAD_REDIS)
+    monkeypatch.setitem(app.conf, "CELERY_BROKER_URL", DEAD_REDIS)  # celery 5.6 reads the namespaced key first
     response = client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()

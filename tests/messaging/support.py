@@ -88,10 +88,22 @@ class PrivateRedis:
 class Worker:
     """A real Celery worker process (its own session, so SIGKILL takes its pool children too)."""
 
-    def __init__(self, env: dict[str, str], *, concurrency: int = 2, log_path: Path | None = None):
+    # Without them a worker starts faster and talks less; ``as_in_production=True`` keeps heartbeat, mingle
+    # and gossip on, as the Procfile runs it (they use the broker connection, which matters in an outage).
+    QUIET_FLAGS = ("--without-heartbeat", "--without-mingle", "--without-gossip")
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        concurrency: int = 2,
+        log_path: Path | None = None,
+        as_in_production: bool = False,
+    ):
         self.env = {**os.environ, **env}
         self.concurrency = concurrency
         self.log_path = log_path
+        self.flags = () if as_in_production else self.QUIET_FLAGS
         self.process = None
 
     def start(self):
@@ -108,9 +120,7 @@ class Worker:
                 "sends,webhooks,default",
                 "-c",
                 str(self.concurrency),
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
+                *self.flags,
                 "-l",
                 "WARNING",
             ],
@@ -121,6 +131,10 @@ class Worker:
             start_new_session=True,
         )
         return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def kill(self):
         """SIGKILL the whole worker: main process and pool children, mid-whatever."""
@@ -144,3 +158,91 @@ def grant_segments(world, segments: int) -> None:
     except ImportError:  # billing not installed in this tree: no limits to lift
         return
     credit_grant(church=world.church, acting_user=world.owner, segments=segments, reason="test allowance")
+
+
+def database_url() -> str:
+    """The test database as a URL, for processes the test starts (they must see its committed rows)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    auth = f"{user}:{db['PASSWORD']}@" if db.get("PASSWORD") else f"{user}@"
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def process_env(*, redis_url: str, telnyx, public_base_url: str, **overrides: str) -> dict[str, str]:
+    """Environment for a worker, beat or web process: the test's database, a Redis, the fake Telnyx."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "koinonia.settings.test",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "SMS_PROVIDER": "telnyx",
+        "TELNYX_API_BASE": telnyx.base_url,
+        "TELNYX_API_KEY": telnyx.api_key,
+        "TELNYX_PUBLIC_KEY": telnyx.public_key_b64,
+        "TELNYX_MESSAGING_PROFILE_ID": telnyx.messaging_profile_id,
+        "PUBLIC_BASE_URL": public_base_url,
+        **overrides,
+    }
+
+
+class Beat:
+    """A real celery-beat process (django-celery-beat's database scheduler, as production runs it), so
+    the sweeper runs on its schedule and not inside the test."""
+
+    def __init__(self, env: dict[str, str], *, log_path: Path | None = None):
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.process = None
+
+    def start(self):
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "koinonia",
+                "beat",
+                "-S",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                "--pidfile=",
+                "-l",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def point_celery_at(broker_url: str | None, *, eager: bool) -> tuple[str | None, bool]:
+    """Send this process's tasks to ``broker_url`` (eagerly or not); returns the previous pair. Sets the
+    Django-namespaced keys too: with ``namespace="CELERY"`` celery 5.6 reads ``CELERY_BROKER_URL`` before
+    ``broker_url``, so assigning the short name alone would not take."""
+    from koinonia.celery import app
+
+    previous = (app.conf.broker_url, app.conf.task_always_eager)
+    app.conf.update(
+        broker_url=broker_url,
+        CELERY_BROKER_URL=broker_url,
+        task_always_eager=eager,
+        CELERY_TASK_ALWAYS_EAGER=eager,
+    )
+    app._pool = None  # connections to the old broker
+    app.amqp._producer_pool = None
+    return previous
