@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from billing import services, stripe_client
 from billing.models import StripeEvent, Subscription
+from koinonia.api.parsers import json_payload_problem
 from koinonia.exceptions import BusinessRuleError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,13 @@ SUBSCRIPTION_EVENTS = {
     "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
 }
-MAX_JSON_DEPTH = 32  # Stripe events nest well under 10 deep (an expanded invoice's lines included)
+WEBHOOK_JSON_DEPTH = 32  # Stripe events nest well under 10 deep (an expanded invoice's lines included)
+
+
+def _unsafe_json_problem(value) -> str | None:
+    return json_payload_problem(value, max_depth=WEBHOOK_JSON_DEPTH)
+
+
 INVOICE_EVENTS = {"invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded"}
 
 
@@ -79,29 +86,6 @@ def stripe_webhooks_configured() -> bool:
     return bool(settings.STRIPE_WEBHOOK_SECRET)
 
 
-def _unsafe_json(value, max_depth: int = MAX_JSON_DEPTH) -> str | None:
-    """Why a parsed payload can't be stored, or None: a NUL character (PostgreSQL stores none in text
-    or jsonb) or nesting deeper than any real event (walking or re-encoding it could exhaust the
-    stack). Iterative, so a deep payload can't make the check itself fail."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return "NUL character"
-            continue
-        if not isinstance(node, dict | list):
-            continue
-        if depth > max_depth:
-            return "nested too deeply"
-        if isinstance(node, dict):
-            stack.extend((key, depth + 1) for key in node)
-            stack.extend((item, depth + 1) for item in node.values())
-        else:
-            stack.extend((item, depth + 1) for item in node)
-    return None
-
-
 def _event_from(payload: bytes) -> dict:
     """The verified body as an event with an id, a type and an object; BusinessRuleError (400) if not."""
     malformed = BusinessRuleError("The event has no id, type or object.", code="malformed_request", status=400)
@@ -124,7 +108,7 @@ def _event_from(payload: bytes) -> dict:
     created = event.get("created")
     if created is not None and (isinstance(created, bool) or not isinstance(created, int) or not 0 <= created < 2**32):
         raise malformed
-    if _unsafe_json(event) is not None:
+    if _unsafe_json_problem(event) is not None:
         raise malformed
     return event
 

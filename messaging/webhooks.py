@@ -14,13 +14,20 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from koinonia.api.parsers import json_payload_problem
 from messaging.delivery import StatusUpdate, accept_status, parse_time
 from messaging.webhook_signatures import SignatureError, verify_telnyx, verify_twilio
 
 logger = logging.getLogger(__name__)
 
 STATUS_EVENT_TYPES = {"message.sent", "message.finalized"}
-MAX_JSON_DEPTH = 32  # Telnyx events nest about 5 deep
+WEBHOOK_JSON_DEPTH = 32  # Telnyx events nest about 5 deep
+
+
+def _unsafe_json_problem(value) -> str | None:
+    return json_payload_problem(value, max_depth=WEBHOOK_JSON_DEPTH)
+
+
 EventHandler = Callable[[str, dict], None]
 # event type (Telnyx "message.received", "10dlc.campaign.update"...; Twilio "twilio.inbound") → handler
 _handlers: dict[str, EventHandler] = {}
@@ -50,29 +57,6 @@ def _not_configured() -> JsonResponse:
     return _error(404, "not_found", "Not found.")
 
 
-def _unsafe_json(value, max_depth: int = MAX_JSON_DEPTH) -> str | None:
-    """Why a parsed payload can't be stored, or None: a NUL character (PostgreSQL stores none in text
-    or jsonb) or nesting deeper than any real event (walking or re-encoding it could exhaust the
-    stack). Iterative, so a deep payload can't make the check itself fail."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return "NUL character"
-            continue
-        if not isinstance(node, dict | list):
-            continue
-        if depth > max_depth:
-            return "nested too deeply"
-        if isinstance(node, dict):
-            stack.extend((key, depth + 1) for key in node)
-            stack.extend((item, depth + 1) for item in node.values())
-        else:
-            stack.extend((item, depth + 1) for item in node)
-    return None
-
-
 def _telnyx_envelope(raw: bytes) -> tuple[dict, str]:
     """The signed body as a Telnyx event envelope ``{"data": {"id", "event_type", "payload": {...}}}``
     and its event type; ValueError when it is not one, so no handler ever sees a malformed shape."""
@@ -89,7 +73,7 @@ def _telnyx_envelope(raw: bytes) -> tuple[dict, str]:
     if "payload" in data and not isinstance(data["payload"], dict):
         raise ValueError("payload is not an object")
     parse_time(data.get("occurred_at"))  # ValueError for a well-formed but impossible date
-    if (problem := _unsafe_json(payload)) is not None:
+    if (problem := _unsafe_json_problem(payload)) is not None:
         raise ValueError(problem)
     return payload, event_type
 
@@ -186,7 +170,7 @@ def _twilio_params(request) -> dict | None:
         key: request.POST.getlist(key) if len(request.POST.getlist(key)) > 1 else request.POST.get(key)
         for key in request.POST
     }
-    return None if _unsafe_json(params) else params
+    return None if _unsafe_json_problem(params) else params
 
 
 def _twilio_verified(request) -> bool:
@@ -212,7 +196,7 @@ def twilio_status_webhook(request):
     if not _twilio_verified(request):
         return _error(403, "invalid_signature", "Signature verification failed.")
     payload = {key: request.POST.get(key) for key in request.POST}
-    if _unsafe_json(payload) or not payload.get("MessageSid") or not payload.get("MessageStatus"):
+    if _unsafe_json_problem(payload) or not payload.get("MessageSid") or not payload.get("MessageStatus"):
         return _error(400, "malformed_payload", "Not a Twilio status callback.")
     update = parse_status("twilio", payload)
     accept_status(update)

@@ -223,7 +223,9 @@ def test_signed_but_malformed_telnyx_bodies_are_a_400_json_error(deployment, mem
 )
 def test_signed_but_malformed_twilio_forms_are_a_400_json_error(deployment, member, settings, path, params):
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
-    assert_error_shape(_twilio_form(params, path=path, token=TEST_AUTH_TOKEN), 400, "malformed_payload")
+    error = assert_error_shape(_twilio_form(params, path=path, token=TEST_AUTH_TOKEN), 400)
+    # A NUL in any form field is refused by ApiGuardMiddleware before the hook runs; the rest by the hook.
+    assert error["code"] in {"malformed_payload", "malformed_request"}, error
     _nothing_happened(deployment, member)
 
 
