@@ -49,7 +49,8 @@ def parse_telnyx(payload: dict) -> InboundText:
             if isinstance(item, dict) and item.get("url")
         ]
         event_id, message_id = str(data["id"]), str(message["id"])
-    except (KeyError, TypeError, IndexError) as exc:
+        occurred_at = parse_time(data.get("occurred_at"))  # ValueError: a date that cannot exist
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
         raise BadRequest("Not a Telnyx inbound message.") from exc
     if not isinstance(from_number, str) or not isinstance(to_number, str) or not from_number or not to_number:
         raise BadRequest("Not a Telnyx inbound message.")
@@ -62,7 +63,7 @@ def parse_telnyx(payload: dict) -> InboundText:
         text=_text(message.get("text")),
         media=media,
         provider_autoreply=_text(message.get("autoresponse_type")).upper(),
-        occurred_at=parse_time(data.get("occurred_at")),
+        occurred_at=occurred_at,
         payload=payload,
     )
 

@@ -42,6 +42,8 @@ def verify_telnyx(
     Timestamps more than ``tolerance`` seconds away from ``now`` on either side are refused: an old one
     may be a replay, and a future one would stay replayable for longer than the window.
     """
+    if not public_key_b64:  # an unconfigured key must never make a forgery "verify"
+        raise SignatureError("no Telnyx public key is configured")
     lowered = {name.lower(): value for name, value in headers.items()}
     signature_b64 = lowered.get(TELNYX_SIGNATURE_HEADER)
     timestamp = lowered.get(TELNYX_TIMESTAMP_HEADER)
@@ -82,8 +84,11 @@ def verify_twilio(url: str, params: Mapping[str, Any], signature: str | None, *,
     """Check ``X-Twilio-Signature`` for a form POST to ``url``.
 
     Twilio may have signed the URL with or without the scheme's default port, whichever way the webhook
-    was configured, so both spellings are accepted.
+    was configured, so both spellings are accepted. An empty ``auth_token`` verifies nothing: anyone can
+    compute an HMAC under the empty key, so accepting it would accept forgeries.
     """
+    if not auth_token:
+        raise SignatureError("no Twilio auth token is configured")
     if not signature:
         raise SignatureError("missing X-Twilio-Signature header")
     for candidate in _url_port_variants(url):

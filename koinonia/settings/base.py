@@ -330,6 +330,14 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = 300
+# Inbound MMS pictures are fetched only from the provider's own media hosts ("*.example.com" = any
+# subdomain), over HTTPS, never from private addresses, at most this many bytes, images only.
+SMS_MEDIA_HOSTS = {
+    "twilio": env.list("SMS_MEDIA_HOSTS_TWILIO", default=["api.twilio.com", "*.twiliocdn.com"]),
+    "telnyx": env.list("SMS_MEDIA_HOSTS_TELNYX", default=["media.telnyx.com", "*.telnyx.com"]),
+}
+SMS_MEDIA_ALLOW_PRIVATE_HOSTS = False  # only tests aimed at a loopback fake turn this on (plain HTTP too)
+CONVERSATION_INBOUND_MEDIA_MAX_BYTES = env.int("CONVERSATION_INBOUND_MEDIA_MAX_BYTES", default=5 * 1024 * 1024)
 # Send pipeline tuning (segments per second per bucket; batch sizes; leases).
 SMS_RATE_LIMITS = {
     "account": env.float("SMS_RATE_ACCOUNT", default=50),
