@@ -5,8 +5,8 @@ class ConversationsConfig(AppConfig):
     name = "conversations"
 
     def ready(self):
-        from conversations.inbound import handle_telnyx, handle_twilio
-        from conversations.services.outbound import on_delivery_status
+        from conversations.services.handoff import on_delivery_status
+        from conversations.services.inbound import handle_telnyx, handle_twilio
         from messaging.delivery import register_status_listener
         from messaging.webhooks import register_event_handler
 

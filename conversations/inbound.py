@@ -1,7 +1,8 @@
 """Inbound texts from the providers' webhooks (reference/providers.md §1.6 and §2.4), read into one
 shape. messaging's webhook views verify the signature and call the handlers registered in
-``ConversationsConfig.ready()``; a payload that is not an inbound text is refused with a 400
-(``BadRequest``) and nothing is stored."""
+``ConversationsConfig.ready()`` (``conversations.services.inbound.handle_telnyx`` / ``handle_twilio``,
+which read the payload here); a payload that is not an inbound text is refused with a 400
+(``BadRequest``) and nothing is stored. Parsing only: this module imports no service."""
 
 import logging
 from dataclasses import dataclass, field
@@ -99,15 +100,3 @@ def parse_twilio(params: dict) -> InboundText:
         provider_autoreply=_first(params.get("OptOutType")).upper(),
         payload=dict(params),
     )
-
-
-def handle_telnyx(provider: str, payload: dict) -> None:
-    from conversations.services import inbound_receive
-
-    inbound_receive(inbound=parse_telnyx(payload))
-
-
-def handle_twilio(provider: str, params: dict) -> None:
-    from conversations.services import inbound_receive
-
-    inbound_receive(inbound=parse_twilio(params))
