@@ -14,6 +14,7 @@ from churches.models import (
     ConsentEvent,
     Group,
     GroupMembership,
+    ImportJob,
     Invitation,
     Member,
     Role,
@@ -21,6 +22,43 @@ from churches.models import (
     User,
 )
 from churches.phones import InvalidPhone, parse_phone
+from koinonia.tenancy import access_function, church_object_get
+
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike. ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(Member)
+def member_get(*, church: Church, id: int, queryset: QuerySet[Member] | None = None) -> Member:
+    return church_object_get(Member.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(Branch)
+def branch_get(*, church: Church, id: int, queryset: QuerySet[Branch] | None = None) -> Branch:
+    return church_object_get(Branch.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(Group)
+def group_get(*, church: Church, id: int, queryset: QuerySet[Group] | None = None) -> Group:
+    return church_object_get(Group.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(ApiKey)
+def api_key_get(*, church: Church, id: int, queryset: QuerySet[ApiKey] | None = None) -> ApiKey:
+    return church_object_get(ApiKey.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(ImportJob)
+def import_job_get(*, church: Church, id: int, queryset: QuerySet[ImportJob] | None = None) -> ImportJob:
+    return church_object_get(ImportJob.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(StaffMembership)
+def staff_membership_get(
+    *, church: Church, id: int, queryset: QuerySet[StaffMembership] | None = None
+) -> StaffMembership:
+    return church_object_get(StaffMembership.objects if queryset is None else queryset, church=church, id=id)
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[StaffMembership]:
