@@ -11,6 +11,7 @@ from churches.crypto import phone_hash
 from churches.models import Church, Member, Role, StaffMembership, User
 from churches.phones import InvalidPhone, parse_phone
 from conversations.models import CannedReply, ConsentReview, Conversation, ConversationMessage, InboxSettings
+from koinonia.tenancy import access_function, church_object_get
 from messaging.models import Recipient
 
 FILTERS = ("open", "mine", "unassigned", "restricted", "closed", "archived", "all")
@@ -23,6 +24,36 @@ def visible_conversations(*, church: Church, user: User | None, role: str | None
     if user is not None and getattr(user, "pk", None):
         return rows.filter(Q(restricted=False) | Q(assignee_id=user.pk))
     return rows.filter(restricted=False)
+
+
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(Conversation)
+def conversation_get(
+    *,
+    church: Church,
+    id: int,
+    queryset: QuerySet[Conversation] | None = None,
+    user: User | None = None,
+    role: str | None = None,
+) -> Conversation:
+    """A thread the reader may open: without ``queryset``, among ``visible_conversations`` (a restricted
+    thread needs an admin ``role`` or assignment to ``user``); a hidden one is as missing as another's."""
+    rows = visible_conversations(church=church, user=user, role=role) if queryset is None else queryset
+    return church_object_get(rows, church=church, id=id)
+
+
+@access_function(CannedReply)
+def canned_reply_get(*, church: Church, id: int, queryset: QuerySet[CannedReply] | None = None) -> CannedReply:
+    return church_object_get(CannedReply.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(ConsentReview)
+def consent_review_get(*, church: Church, id: int, queryset: QuerySet[ConsentReview] | None = None) -> ConsentReview:
+    return church_object_get(ConsentReview.objects if queryset is None else queryset, church=church, id=id)
 
 
 def _phone_hash_of(church: Church, q: str) -> str | None:

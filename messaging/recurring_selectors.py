@@ -7,10 +7,23 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from churches.models import Branch, Church, Group
+from koinonia.tenancy import access_function, church_object_get
 from messaging import recurrence
 from messaging.models import Message, MessageTemplate, RecurringMessage
 
 PREVIEW_COUNT = 5
+
+
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(RecurringMessage)
+def recurring_message_get(
+    *, church: Church, id: int, queryset: QuerySet[RecurringMessage] | None = None
+) -> RecurringMessage:
+    return church_object_get(RecurringMessage.objects if queryset is None else queryset, church=church, id=id)
 
 
 def recurring_list(*, church: Church) -> QuerySet[RecurringMessage]:

@@ -107,7 +107,7 @@ def _clean(church: Church, values: dict, *, now: datetime) -> dict:
     template_id = values.get("template_id")
     template = None
     if template_id:
-        template = MessageTemplate.objects.filter(church=church, pk=template_id).first()
+        template = MessageTemplate.objects.for_church(church).filter(pk=template_id).first()
         if template is None:
             raise BusinessRuleError("Unknown template.", field="template_id")
         values["body"] = template.body

@@ -8,6 +8,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from churches.models import Branch, Church, Group, Member, SmsStatus
 from churches.selectors import member_search
 from koinonia.exceptions import BusinessRuleError
+from koinonia.tenancy import access_function, church_object_get
 from messaging import services
 from messaging.audience import audience_count, clean_audience
 from messaging.models import Message, MessageTemplate, NumberCheck, Recipient, SenderNumber
@@ -17,6 +18,36 @@ from messaging.segments import SMART_CHARACTER_REPLACEMENTS, replace_smart_chara
 # trusts integrators). A church may carry its own ``confirm_threshold``.
 DEFAULT_CONFIRM_THRESHOLD = 500
 RECIPIENT_STATUSES = [value for value, _ in Recipient.Status.choices]
+
+
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(Message)
+def message_get(*, church: Church, id: int, queryset: QuerySet[Message] | None = None) -> Message:
+    return church_object_get(Message.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(MessageTemplate)
+def message_template_get(
+    *, church: Church, id: int, queryset: QuerySet[MessageTemplate] | None = None
+) -> MessageTemplate:
+    return church_object_get(MessageTemplate.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(SenderNumber)
+def sender_number_get(*, church: Church, id: int, queryset: QuerySet[SenderNumber] | None = None) -> SenderNumber:
+    return church_object_get(SenderNumber.objects if queryset is None else queryset, church=church, id=id)
+
+
+def recipient_get(
+    *, church: Church, message_id: int, id: int, queryset: QuerySet[Recipient] | None = None
+) -> Recipient:
+    """A recipient through its message: the row must be this church's and this message's."""
+    recipients = Recipient.objects if queryset is None else queryset
+    return church_object_get(recipients.filter(message_id=message_id), church=church, id=id)
 
 
 def message_list(*, church: Church, status: str | None = None) -> QuerySet[Message]:

@@ -113,7 +113,7 @@ def _branch_of(church: Church, branch: Branch | int | None) -> Branch | None:
         if branch is not None and branch.church_id != church.pk:
             raise BusinessRuleError("Unknown branch.", field="branch_id")
         return branch
-    found = Branch.objects.filter(church=church, pk=branch).first()
+    found = Branch.objects.for_church(church).filter(pk=branch).first()
     if found is None:
         raise BusinessRuleError("Unknown branch.", field="branch_id")
     return found

@@ -21,9 +21,15 @@ one of these holds (checked in this order; the first that holds wins):
    (``select_for_update().get(pk=job.pk)`` to lock it): the object was scoped when it was fetched.
 5. **church passed in** — the enclosing function has a ``church`` / ``church_id`` parameter and a
    narrowing call of the chain uses it (``.filter(Q(church=church) | ...)``).
-6. **church_queryset** — the chain is inside a ``church_queryset()`` method: the scoped base classes
+6. **handed to an access function** — the chain is the ``queryset`` (keyword, or a positional argument)
+   of a call that also passes ``church=``: ``member_get(church=church, id=pk, queryset=Member.objects
+   .select_for_update())`` / ``church_object_get(Message.objects..., church=church, id=pk)``.
+7. **church_queryset** — the chain is inside a ``church_queryset()`` method: the scoped base classes
    (``koinonia.tenancy.ChurchPageMixin``, ``koinonia.api.base``) apply the church to its result in a
    ``get_queryset`` that subclasses cannot override.
+
+The check follows expressions, not variables: ``rows = Member.objects`` then ``rows.get(pk=pk)`` is not
+seen (write the chain in one expression, or use the access function).
 
 Anything else must be in ``ALLOW`` with a reason: webhook ingest (the church comes from the receiving
 number or the provider's id), beat/sweeper tasks working across churches, support admin, management
@@ -241,6 +247,18 @@ def _scoped(chain, fks: set[str], function: ast.AST | None) -> bool:
     return False
 
 
+def _handed_to_access_function(node: ast.AST, chain, parents: dict) -> bool:
+    """``member_get(church=church, id=pk, queryset=Member.objects.select_related(...))`` or
+    ``church_object_get(Message.objects.select_for_update(), church=church, id=pk)``: the callee scopes."""
+    outer = next((call for _method, call in reversed(chain) if call is not None), node)
+    parent = parents.get(outer)
+    if isinstance(parent, ast.keyword) and parent.arg == "queryset":
+        parent = parents.get(parent)
+    elif not (isinstance(parent, ast.Call) and outer in parent.args):
+        return False
+    return isinstance(parent, ast.Call) and any(kw.arg == "church" for kw in parent.keywords)
+
+
 def check_source(source: str, path: str, owned: dict[str, dict] | None = None, allow=None) -> Report:
     """Check one module's source. ``path`` is relative to the repository root (for the allow-list)."""
     owned = church_owned_models() if owned is None else owned
@@ -285,9 +303,11 @@ def check_source(source: str, path: str, owned: dict[str, dict] | None = None, a
                 scopes.append(cur.name)
             cur = parents.get(cur)
         qualname = ".".join(reversed(scopes))
-        if functions and functions[0].name == "church_queryset":  # rule 6
+        if functions and functions[0].name == "church_queryset":  # rule 7
             continue
         if any(_scoped(chain, owned[model]["fks"], f) for f in functions or [None]):
+            continue
+        if _handed_to_access_function(node, chain, parents):  # rule 6
             continue
         method = chain[0][0]
         for key in ((path, "*", "*"), (path, qualname, "*"), (path, qualname, model)):
