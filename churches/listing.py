@@ -159,7 +159,7 @@ def branch_choices(*, church: Church) -> list[tuple[int, str]]:
 def import_job_recent(*, church: Church, limit: int = 10) -> QuerySet[ImportJob]:
     """Recent imports without their (possibly large) file text."""
     return (
-        ImportJob.objects.filter(church=church)
+        ImportJob.objects.for_church(church)
         .defer("content")
         .select_related("created_by")
         .order_by("-created_at")[:limit]

@@ -18,7 +18,7 @@ FILTERS = ("open", "mine", "unassigned", "restricted", "closed", "archived", "al
 
 
 def visible_conversations(*, church: Church, user: User | None, role: str | None) -> QuerySet[Conversation]:
-    rows = Conversation.objects.filter(church=church)
+    rows = Conversation.objects.for_church(church)
     if Role.at_least(role, Role.ADMIN):
         return rows
     if user is not None and getattr(user, "pk", None):
@@ -146,7 +146,8 @@ def thread_broadcasts(*, conversation: Conversation, limit: int = 50) -> list[Br
     if not conversation.member_id:
         return []
     rows = (
-        Recipient.objects.filter(church_id=conversation.church_id, member_id=conversation.member_id)
+        Recipient.objects.for_church(conversation.church_id)
+        .filter(member_id=conversation.member_id)
         .select_related("message")
         .order_by("-id")[:limit]
     )
@@ -173,23 +174,25 @@ def member_for_conversation(*, conversation: Conversation) -> Member | None:
 def pending_reviews(*, church: Church, user: User | None, role: str | None) -> QuerySet[ConsentReview]:
     visible = visible_conversations(church=church, user=user, role=role).values("id")
     return (
-        ConsentReview.objects.filter(church=church, status=ConsentReview.Status.PENDING, conversation_id__in=visible)
+        ConsentReview.objects.for_church(church)
+        .filter(status=ConsentReview.Status.PENDING, conversation_id__in=visible)
         .select_related("member", "conversation")
         .order_by("created_at", "id")
     )
 
 
 def review_list(*, church: Church) -> QuerySet[ConsentReview]:
-    return ConsentReview.objects.filter(church=church).select_related("member", "conversation")
+    return ConsentReview.objects.for_church(church).select_related("member", "conversation")
 
 
 def canned_replies(*, church: Church) -> QuerySet[CannedReply]:
-    return CannedReply.objects.filter(church=church).order_by("title")
+    return CannedReply.objects.for_church(church).order_by("title")
 
 
 def assignable_staff(*, church: Church) -> QuerySet[StaffMembership]:
     return (
-        StaffMembership.objects.filter(church=church, role__in=[Role.OWNER, Role.ADMIN, Role.STAFF])
+        StaffMembership.objects.for_church(church)
+        .filter(role__in=[Role.OWNER, Role.ADMIN, Role.STAFF])
         .select_related("user")
         .order_by("user__name", "user__email")
     )
@@ -198,9 +201,9 @@ def assignable_staff(*, church: Church) -> QuerySet[StaffMembership]:
 def notification_preference(*, church: Church, user: User) -> bool:
     from conversations.models import StaffNotificationPreference
 
-    pref = StaffNotificationPreference.objects.filter(church=church, user=user).first()
+    pref = StaffNotificationPreference.objects.for_church(church).filter(user=user).first()
     return True if pref is None else pref.email_on_inbound
 
 
 def message_with_media(*, church: Church, message_id: int) -> ConversationMessage | None:
-    return ConversationMessage.objects.filter(church=church, pk=message_id).select_related("conversation").first()
+    return ConversationMessage.objects.for_church(church).filter(pk=message_id).select_related("conversation").first()

@@ -28,12 +28,12 @@ def recurring_message_get(
 
 def recurring_list(*, church: Church) -> QuerySet[RecurringMessage]:
     """Newest first (index ``recurring_church_recent``), with the template and author joined."""
-    return RecurringMessage.objects.filter(church=church).select_related("template", "created_by").order_by("-id")
+    return RecurringMessage.objects.for_church(church).select_related("template", "created_by").order_by("-id")
 
 
 def recurring_firings(*, church: Church, recurring: RecurringMessage, limit: int = 10) -> list[Message]:
     """The broadcasts a schedule sent, newest first."""
-    return list(Message.objects.filter(church=church, recurring=recurring).order_by("-id")[:limit])
+    return list(Message.objects.for_church(church).filter(recurring=recurring).order_by("-id")[:limit])
 
 
 def recurring_next_runs(*, recurring: RecurringMessage, n: int = PREVIEW_COUNT) -> list[datetime]:
@@ -53,12 +53,12 @@ def schedule_preview(*, church: Church, n: int = PREVIEW_COUNT, **fields) -> tup
 
 
 def template_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(MessageTemplate.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+    return list(MessageTemplate.objects.for_church(church).order_by("name", "id").values_list("pk", "name"))
 
 
 def branch_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Branch.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+    return list(Branch.objects.for_church(church).order_by("name", "id").values_list("pk", "name"))
 
 
 def group_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Group.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+    return list(Group.objects.for_church(church).order_by("name", "id").values_list("pk", "name"))

@@ -234,7 +234,7 @@ def recurring_delete(
         target=recurring,
         data={"name": recurring.name, "schedule": recurrence.describe(recurring.schedule)},
     )
-    RecurringMessage.objects.filter(church=church, pk=recurring.pk).delete()
+    RecurringMessage.objects.for_church(church).filter(pk=recurring.pk).delete()
 
 
 # --- Firing --------------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ def validate_body(body: str, media_urls: list[str] | None = None) -> tuple[str, 
 
 def default_sender(*, church: Church) -> SenderNumber | None:
     return (
-        SenderNumber.objects.filter(church=church, status=SenderNumber.Status.ACTIVE)
+        SenderNumber.objects.for_church(church)
+        .filter(status=SenderNumber.Status.ACTIVE)
         .order_by("-is_default", "id")
         .first()
     )
@@ -89,7 +90,7 @@ def message_send(
     commit, so answering takes the same time for ten members or a hundred thousand."""
     idempotency_key = (idempotency_key or "").strip()[:128]
     if idempotency_key:
-        existing = Message.objects.filter(church=church, idempotency_key=idempotency_key).first()
+        existing = Message.objects.for_church(church).filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
     encoding, segments = validate_body(body, media_urls)
@@ -285,7 +286,7 @@ def _check_template(church: Church, name: str, body: str, exclude_pk: int | None
     if not name:
         raise BusinessRuleError("Give the template a name.", field="name")
     validate_body(body)
-    clash = MessageTemplate.objects.filter(church=church, name__iexact=name)
+    clash = MessageTemplate.objects.for_church(church).filter(name__iexact=name)
     if exclude_pk:
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():

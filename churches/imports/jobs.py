@@ -156,6 +156,6 @@ def member_import_report_rows(*, job: ImportJob) -> Iterator[list[str]]:
     if header is None:  # not finished: the header is still in the file
         header = read_rows(job.content)[0] if job.content else []
     yield ["Row", "Reason", *header]
-    rejected = ImportRejectedRow.objects.filter(church=job.church_id, job=job).order_by("row_number")
+    rejected = ImportRejectedRow.objects.for_church(job.church_id).filter(job=job).order_by("row_number")
     for row_number, reason, cells in rejected.values_list("row_number", "reason", "cells").iterator(chunk_size=2000):
         yield [str(row_number), reason, *(spreadsheet_safe(cell) for cell in cells or [])]

@@ -102,7 +102,7 @@ def church_signup(
 
 
 def _require_role(church: Church, user: User, role: str) -> StaffMembership:
-    membership = StaffMembership.objects.filter(church=church, user=user).first()
+    membership = StaffMembership.objects.for_church(church).filter(user=user).first()
     if membership is None or not Role.at_least(membership.role, role):
         raise BusinessRuleError("Your role does not allow this.", code="permission_denied", status=403)
     return membership
@@ -124,11 +124,11 @@ def staff_invite(*, church: Church, acting_user: User, email: str, role: str) ->
     actor = _require_role(church, acting_user, Role.ADMIN)
     _check_can_grant(actor, role)
     email = email.strip().lower()
-    if StaffMembership.objects.filter(church=church, user__email__iexact=email).exists():
+    if StaffMembership.objects.for_church(church).filter(user__email__iexact=email).exists():
         raise BusinessRuleError("This person is already on the team.", field="email", code="conflict", status=409)
     check_limit(church=church, resource="staff_seats", adding=1)
     # A new invitation replaces any pending one for the same address.
-    Invitation.objects.filter(church=church, email__iexact=email, accepted_at=None, revoked_at=None).update(
+    Invitation.objects.for_church(church).filter(email__iexact=email, accepted_at=None, revoked_at=None).update(
         revoked_at=timezone.now()
     )
     token = secrets.token_urlsafe(32)
@@ -182,7 +182,7 @@ def invitation_accept(*, token: str, user: User) -> StaffMembership:
             code="invitation_email_mismatch",
             status=403,
         )
-    if not StaffMembership.objects.filter(church=invitation.church, user=user).exists():
+    if not StaffMembership.objects.for_church(invitation.church).filter(user=user).exists():
         check_limit(church=invitation.church, resource="staff_seats", adding=1)
     membership, created = StaffMembership.objects.get_or_create(
         church=invitation.church, user=user, defaults={"role": invitation.role}
@@ -212,7 +212,7 @@ def invitation_accept_as_new_user(*, token: str, name: str, password: str) -> Us
 
 
 def _owner_count(church: Church) -> int:
-    return StaffMembership.objects.filter(church=church, role=Role.OWNER).count()
+    return StaffMembership.objects.for_church(church).filter(role=Role.OWNER).count()
 
 
 @transaction.atomic

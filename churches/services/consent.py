@@ -57,7 +57,7 @@ def _actor(user: User | None) -> User | None:
 
 def _move_status(*, church: Church, member_ids: list[int], new_status: str, now) -> None:
     # The one statement that writes sms_status (both entry points use it).
-    Member.objects.filter(church=church, pk__in=member_ids).update(sms_status=new_status, updated_at=now)
+    Member.objects.for_church(church).filter(pk__in=member_ids).update(sms_status=new_status, updated_at=now)
     if new_status == SmsStatus.SUBSCRIBED:
         announce_members_subscribed(church_id=church.pk, member_ids=member_ids)
 

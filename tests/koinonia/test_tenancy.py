@@ -50,6 +50,12 @@ def test_the_checker_finds_a_planted_offender():
             e = Message.objects.select_for_update().get(pk=job.pk)
             return a, b, c, d, e
 
+        def handed(church, pk):
+            return member_get(church=church, id=pk, queryset=M.objects.select_for_update())
+
+        def handed_without_church(pk):
+            return member_get(id=pk, queryset=M.objects.select_for_update())
+
         class Page:
             def church_queryset(self):
                 return Group.objects.select_related("branch")
@@ -57,7 +63,12 @@ def test_the_checker_finds_a_planted_offender():
     )
     report = tenancy_check.check_source(source, "churches/planted.py", allow={})
     found = [(o.line, o.model, o.method) for o in report.offenders]
-    assert found == [(6, "Member", "select_related"), (9, "Group", "exclude"), (12, "Recipient", "filter")]
+    assert found == [
+        (6, "Member", "select_related"),
+        (9, "Group", "exclude"),
+        (12, "Recipient", "filter"),
+        (26, "Member", "select_for_update"),
+    ]
     assert str(report.offenders[0]) == (
         "churches/planted.py:6: Member.objects.select_related — no church scope (use Model.objects.for_church(church))"
     )
@@ -93,3 +104,9 @@ def test_the_checker_runs_as_a_module():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"allow-list has {len(tenancy_check.ALLOW)} entries" in result.stdout
+
+
+def test_the_checker_reads_every_module_of_the_apps():
+    modules = {str(path.relative_to(ROOT)) for path in tenancy_check.app_modules()}
+    assert {"churches/views/members.py", "koinonia/api/base.py", "messaging/tendlc/status.py"} <= modules
+    assert not any("/migrations/" in m for m in modules)
