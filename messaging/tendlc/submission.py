@@ -66,7 +66,7 @@ class TenDlcSubmitError(BusinessRuleError):
 def brand_save(*, church: Church, acting_user: User | None, **fields: Any) -> TenDlcBrand:
     """Save the church's details (validated by the form). Refused while the registry is reviewing them:
     a change then would not be what was approved."""
-    brand = TenDlcBrand.objects.select_for_update().filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).select_for_update().first()
     if brand is not None and brand.status == TenDlcBrand.Status.REGISTRATION_PENDING:
         raise BusinessRuleError("The church's details are under review and can't be changed until it finishes.")
     if brand is None:
@@ -123,7 +123,7 @@ def campaign_save(*, church: Church, acting_user: User | None, **fields: Any) ->
     brand = TenDlcBrand.objects.for_church(church).first()
     if brand is None:
         raise BusinessRuleError("Save the church's details first.")
-    campaign = TenDlcCampaign.objects.select_for_update().filter(church=church).order_by("-id").first()
+    campaign = TenDlcCampaign.objects.for_church(church).select_for_update().order_by("-id").first()
     if campaign is not None and campaign.campaign_status:
         state = plain_state(brand, campaign)
         if state.key not in ("rejected", "suspended"):
