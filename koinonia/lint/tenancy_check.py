@@ -9,9 +9,9 @@ one of these holds (checked in this order; the first that holds wins):
 
 1. **for_church** — the chain calls ``.for_church(...)`` (``Model.objects.for_church(church)``), the
    one way to scope a queryset.
-2. **church keyword** — a ``filter`` / ``get`` / ``get_or_create`` / ``update_or_create`` /
-   ``select_for_update``-chain call has a keyword whose lookup path names the church:
-   ``church=``, ``church_id=``, ``church__in=``, ``member__church=`` ...
+2. **church keyword** — a ``filter`` / ``get`` / ``get_or_create`` / ``update_or_create`` call has a
+   keyword whose lookup path ends at the church: ``church=``, ``church_id=``, ``church__in=``,
+   ``member__church=`` ... (``church__name=`` matches another church's rows by name: not a scope).
 3. **a scoped parent in hand** — a keyword filters by a foreign key to another church-owned model
    and its value is an object the code already holds: ``message=message`` (a bare name that is not
    an id) or ``message_id=message.pk`` / ``conversation_id=thread.id`` / ``member_id=row.member_id``
@@ -53,6 +53,7 @@ QUERY_METHODS = frozenset(_QUERY_METHODS.split())
 # Calls whose keywords narrow the rows (rule 2-4); ``exclude(church=...)`` widens, so it never scopes.
 NARROWING = frozenset({"filter", "get", "get_or_create", "update_or_create"})
 CHURCH_NAMES = frozenset({"church", "church_id"})
+CHURCH_LOOKUPS = frozenset({"in", "exact", "pk", "id"})  # church=, church__in=, church__pk=; not church__name=
 
 # Whole modules that work above or across tenants. (path, "*", "*") -> reason.
 # Functions: (path, qualified function name, model name) -> reason.
@@ -229,7 +230,8 @@ def _scoped(chain, fks: set[str], function: ast.AST | None) -> bool:
             if kw.arg is None:
                 continue
             parts = kw.arg.split("__")
-            if CHURCH_NAMES & set(parts):  # rule 2
+            at = next((i for i, part in enumerate(parts) if part in CHURCH_NAMES), None)
+            if at is not None and set(parts[at + 1 :]) <= CHURCH_LOOKUPS:  # rule 2 (not church__name=)
                 return True
             head = parts[0]
             if len(parts) == 1 and head in fks and _is_object_name(kw.value):  # rule 3
