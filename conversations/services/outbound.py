@@ -20,8 +20,9 @@ from django.utils import timezone
 from churches.models import ApiKey, Church, ConsentEvent, Member, SmsStatus, User
 from churches.services import consent_record
 from conversations.models import Conversation, ConversationMessage
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit, segments_sent
+from koinonia.hooks import segments_sent
 from messaging.delivery import StatusUpdate, apply_pending_events
 from messaging.pipeline import webhook_url_for
 from messaging.providers import PermanentSendError, TransientSendError, get_provider
@@ -121,7 +122,7 @@ def queue_auto_reply(
     if not body:
         return None
     try:
-        check_limit(church=conversation.church, resource="reply", adding=segment_info(body).segments)
+        policy.current().check(church=conversation.church, resource="reply", adding=segment_info(body).segments)
     except BusinessRuleError as exc:
         logger.info(
             "automatic reply skipped by plan limit", extra={"conversation": conversation.pk, "why": exc.message}
@@ -198,7 +199,7 @@ def reply_send(
             status=409,
         )
     _, segments = validate_body(body, ["picture"] if upload else [])
-    check_limit(church=church, resource="reply", adding=segments)
+    policy.current().check(church=church, resource="reply", adding=segments)
     media = [store_upload(church=church, upload=upload)] if upload else []
     message = queue_text(
         conversation=conversation, kind=Kind.TEXT, body=body, author=acting_user, api_key=api_key, media=media
