@@ -1,6 +1,6 @@
 """Usage metering through the ``segments_sent`` / ``segments_failed`` signals exactly as messaging sends
-them: totals equal the segments sent, set-based (a fixed number of queries per batch), warnings at 80% / 100% once, and overage
-reported to Stripe as meter events once each.
+them: totals equal the segments sent, set-based (a fixed number of queries per batch), warnings at 80% /
+100% once, and overage reported to Stripe as meter events once each.
 
 The end-to-end version (a real 1,000-recipient broadcast through messaging's pipeline) waits for the
 messaging issue; these tests send the hook exactly as its pipeline will."""

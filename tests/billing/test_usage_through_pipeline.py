@@ -1,14 +1,19 @@
 """Billing meets the real send pipeline: usage equals the segments actually handed to the provider,
-and per-branch budgets stop a branch's broadcast before anything is queued."""
+per-branch budgets stop a branch's broadcast before anything is queued, and segments that fail before
+reaching the carrier come back off both the church's usage and the branch's budget."""
 
 import pytest
 
+from billing.models import BranchUsage
 from billing.selectors import usage_summary
 from billing.services import branch_budget_set, credit_grant
 from churches import services as church_services
+from churches.models import Member
 from koinonia.exceptions import BusinessRuleError
 from messaging import services as messaging_services
-from messaging.models import Message, SenderNumber
+from messaging import tasks as messaging_tasks
+from messaging.models import Message, Recipient, SenderNumber
+from messaging.providers.console import set_delivery_handler
 from tests.messaging.support import bulk_members
 
 pytestmark = pytest.mark.django_db
@@ -49,8 +54,6 @@ def test_usage_equals_segments_sent_in_a_thousand_recipient_broadcast(
 def test_branch_budget_blocks_a_branch_broadcast(world, sending_church):
     branch = church_services.branch_create(church=sending_church, acting_user=None, name="North Campus")
     bulk_members(sending_church, 30)
-    from churches.models import Member
-
     Member.objects.filter(church=sending_church).update(branch=branch)
     branch_budget_set(church=sending_church, acting_user=world.owner, branch_id=branch.pk, monthly_segments=20)
     with pytest.raises(BusinessRuleError) as refused:
@@ -59,3 +62,61 @@ def test_branch_budget_blocks_a_branch_broadcast(world, sending_church):
         )
     assert refused.value.code == "branch_budget"
     assert not Message.objects.exists()
+
+
+@pytest.fixture
+def no_console_receipts():
+    """The console provider's simulated receipts off: the test reports each text's fate itself, through
+    the same path the simulated receipts take (``apply_console_deliveries``)."""
+    previous = set_delivery_handler(None)
+    yield
+    set_delivery_handler(previous)
+
+
+def _report(recipients, status, django_capture_on_commit_callbacks):
+    receipts = [
+        {"provider_message_id": r.provider_message_id, "status": status, "error_code": "console_unroutable"}
+        for r in recipients
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        messaging_tasks.apply_console_deliveries(receipts)
+
+
+def test_segments_failing_before_the_carrier_come_back_off_the_branch_budget_and_the_church(
+    world, sending_church, no_console_receipts, django_capture_on_commit_callbacks
+):
+    branch = church_services.branch_create(church=sending_church, acting_user=None, name="North Campus")
+    bulk_members(sending_church, 30)
+    Member.objects.filter(church=sending_church).update(branch=branch)
+    branch_budget_set(church=sending_church, acting_user=world.owner, branch_id=branch.pk, monthly_segments=1000)
+    before = _usage(sending_church)["used"]
+    body = "Hi {first_name}! " + "Our harvest supper is Saturday at 6pm in the fellowship hall. " * 3  # 2 segments
+
+    def branch_used():
+        return BranchUsage.objects.get(church=sending_church, branch_id=branch.pk).segments_used
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message = messaging_services.message_send(
+            church=sending_church, author=world.staff, body=body, audience={"branch_ids": [branch.pk]}
+        )
+    message.refresh_from_db()
+    assert message.sent_count == 30 and message.segments_sent == 60
+    assert branch_used() == 60 and _usage(sending_church)["used"] - before == 60
+
+    recipients = list(Recipient.objects.filter(message=message).order_by("id"))
+    refused_by_provider = recipients[:7]  # never reached a carrier: not billed
+    _report(refused_by_provider, "sending_failed", django_capture_on_commit_callbacks)
+    failed_segments = sum(r.segments for r in refused_by_provider)
+    assert failed_segments == 14
+    message.refresh_from_db()
+    assert message.failed_count == 7 and message.segments_sent == 60 - failed_segments
+    assert branch_used() == 60 - failed_segments
+    assert _usage(sending_church)["used"] - before == 60 - failed_segments
+
+    # The same callbacks again change nothing; a carrier's delivery failure was billed and stays so.
+    _report(refused_by_provider, "sending_failed", django_capture_on_commit_callbacks)
+    _report(recipients[7:9], "delivery_failed", django_capture_on_commit_callbacks)
+    message.refresh_from_db()
+    assert message.failed_count == 9 and message.segments_sent == 60 - failed_segments
+    assert branch_used() == 60 - failed_segments
+    assert _usage(sending_church)["used"] - before == 60 - failed_segments
