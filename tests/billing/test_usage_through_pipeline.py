@@ -14,7 +14,8 @@ from messaging import services as messaging_services
 from messaging import tasks as messaging_tasks
 from messaging.models import Message, Recipient, SenderNumber
 from messaging.providers.console import set_delivery_handler
-from tests.messaging.support import bulk_members
+from tests.fakes.telnyx import FakeTelnyx
+from tests.messaging.support import bulk_members, phone_for, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,42 @@ def test_segments_failing_before_the_carrier_come_back_off_the_branch_budget_and
     assert message.failed_count == 9 and message.segments_sent == 60 - failed_segments
     assert branch_used() == 60 - failed_segments
     assert _usage(sending_church)["used"] - before == 60 - failed_segments
+
+
+@pytest.mark.django_db(transaction=True)
+def test_texts_fake_telnyx_never_sent_come_back_off_the_branch_budget_through_the_webhook(
+    postgres_only, live_server, settings, world
+):
+    """The same through the real wire: a branch broadcast to the fake Telnyx, which reports three texts
+    ``sending_failed``; the signed callbacks reach our webhook and are applied in batches."""
+    church = world.church
+    church.quiet_hours_start = church.quiet_hours_end
+    church.save()
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.SEND_RETRY_BASE_SECONDS = 0.01
+    settings.SMS_HTTP_TIMEOUT = (3.05, 10)  # no read-timeout retries (which could double-send)
+    SenderNumber.objects.create(church=church, phone_number="+13125550100", provider="telnyx")
+    credit_grant(church=church, acting_user=world.owner, segments=5000, reason="test allowance")
+    branch = church_services.branch_create(church=church, acting_user=None, name="North Campus")
+    bulk_members(church, 12)
+    Member.objects.filter(church=church).update(branch=branch)
+    branch_budget_set(church=church, acting_user=world.owner, branch_id=branch.pk, monthly_segments=100)
+    before = _usage(church)["used"]
+    with FakeTelnyx() as telnyx:
+        telnyx.point_settings_at(settings)
+        for n in range(3):
+            telnyx.fail_number(phone_for(n), "40002", status="sending_failed")
+        message = messaging_services.message_send(
+            church=church, author=None, body="Choir at 7", audience={"branch_ids": [branch.pk]}
+        )
+        messaging_tasks.prepare_message(message.pk)
+
+        def settled():
+            message.refresh_from_db()
+            return message.queued_count == 0 and message.delivered_count == 9 and message.failed_count == 3
+
+        wait_until(settled, timeout=30, tick=lambda: messaging_tasks.send_message(message.pk), what="callbacks")
+        telnyx.wait_for_webhooks(timeout=10)
+    assert len(telnyx.sent_messages) == 12 and message.segments_sent == 9
+    assert BranchUsage.objects.get(church=church, branch_id=branch.pk).segments_used == 9
+    assert _usage(church)["used"] - before == 9
