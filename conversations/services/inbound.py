@@ -20,11 +20,11 @@ from churches.models import Church, ConsentEvent, Group, Member, SmsStatus
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import consent_record, group_members_add, member_create
 from conversations.consent_classifier import Classification, Intent, classify, normalize
-from conversations.inbound import InboundText
 from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
 from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import ProviderEvent, SenderNumber
+from messaging.providers.events import InboundText
 
 logger = logging.getLogger(__name__)
 
