@@ -22,6 +22,12 @@ DEFAULT_GRACE_SECONDS = 30.0
 
 
 def main(argv: list[str]) -> None:
+    from koinonia import celery
+
+    if celery.SETTINGS_MODULE_DEFAULTED:
+        # Nobody chose a settings module: `make run` is development (production is the default only for
+        # processes started bare, which is what koinonia/celery.py put in our environment on import).
+        os.environ["DJANGO_SETTINGS_MODULE"] = "koinonia.settings.base"
     manager.KILL_WAIT = float(os.environ.get("RUN_GRACE_SECONDS", DEFAULT_GRACE_SECONDS))
     sys.argv = ["honcho", "-f", "Procfile.dev", *argv]
     command.main()

@@ -232,6 +232,8 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
     )
 
     message_id = message.pk
+    # The tasks are imported here, not at the top: a worker imports conversations.tasks first, which
+    # loads this package (its __init__ imports this module). The tasks never import this module.
     if message.media:
         from conversations.tasks import fetch_inbound_media
 

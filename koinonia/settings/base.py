@@ -47,7 +47,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "koinonia.middleware.CurrentChurchMiddleware",
+    "churches.middleware.CurrentChurchMiddleware",
     "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -138,8 +138,8 @@ AXES_LOCKOUT_PARAMETERS = ["username"]  # per account; per address is the login_
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
 AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_CALLABLE = "churches.views.signin_username"
-AXES_LOCKOUT_CALLABLE = "churches.views.signin_locked_out"
+AXES_USERNAME_CALLABLE = "churches.views.accounts.signin_username"
+AXES_LOCKOUT_CALLABLE = "churches.views.accounts.signin_locked_out"
 AXES_CLIENT_IP_CALLABLE = "koinonia.throttling.client_ip"
 AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
 AXES_SENSITIVE_PARAMETERS = ["username", "password"]
@@ -192,7 +192,7 @@ IMPORT_REPORT_RETENTION_DAYS = env.int("IMPORT_REPORT_RETENTION_DAYS", default=3
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "koinonia.api.authentication.ApiKeyAuthentication",
+        "churches.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["koinonia.api.permissions.ChurchRolePermission"],
