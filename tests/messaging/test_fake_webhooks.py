@@ -1,4 +1,4 @@
-"""The fakes' callbacks arrive signed and verify with messaging.webhook_signatures; duplicates,
+"""The fakes' callbacks arrive signed and verify with the provider packages' signature checks; duplicates,
 out-of-order delivery, retries, inbound messages and the rest of the control API behave as documented."""
 
 import time
@@ -9,7 +9,9 @@ import requests
 
 from messaging.providers import PermanentSendError, get_provider
 from messaging.providers.base import Reason
-from messaging.webhook_signatures import SignatureError, verify_telnyx, verify_twilio
+from messaging.providers.events import SignatureError
+from messaging.providers.telnyx.signatures import verify_telnyx
+from messaging.providers.twilio.signatures import verify_twilio
 from tests.fakes.base import RecordedRequest, RecordingReceiver
 from tests.fakes.telnyx import TEST_API_KEY, FakeTelnyx
 from tests.fakes.twilio import TEST_AUTH_TOKEN
