@@ -15,12 +15,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-## make run: migrate, load the demo church, and run web + worker + beat (Ctrl-C stops all).
+## make run: create the database if missing, migrate, load the demo church, and run web + worker + beat on
+## http://127.0.0.1:$(PORT) (Ctrl-C stops all; koinonia/devrun.py is honcho with a grace period the worker keeps).
+PORT ?= 8000
+BROKER_DIR := $(or $(CELERY_FILESYSTEM_BROKER_DIR),var/celery-broker)
 run: install
-	mkdir -p var/celery-broker/processed var/celery-broker/control var/media
+	mkdir -p $(BROKER_DIR)/processed $(BROKER_DIR)/control var/media
+	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(BIN)/honcho -f Procfile.dev start
+	$(PY) -m koinonia.devrun start -p $(PORT)
 
 ## make test: the whole suite (PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set; else SQLite),
 ## in parallel: PYTEST_XDIST processes (pytest-xdist), a test file's tests together. PYTEST_XDIST= : serial.

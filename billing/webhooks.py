@@ -4,8 +4,11 @@ Applying is idempotent and order-independent: whatever the event, we re-fetch th
 about and mirror Stripe's current state (``services.subscription_apply_stripe`` ignores a fetch older
 than the one already applied). Events about customers we don't know are recorded and ignored."""
 
+import hashlib
+import hmac
 import json
 import logging
+import time
 from datetime import timedelta
 
 import stripe
@@ -16,6 +19,7 @@ from django.utils import timezone
 
 from billing import enqueue, services, stripe_client
 from billing.models import StripeEvent, Subscription
+from koinonia.api.parsers import json_payload_problem
 from koinonia.exceptions import BusinessRuleError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,13 @@ SUBSCRIPTION_EVENTS = {
     "customer.subscription.resumed",
     "customer.subscription.trial_will_end",
 }
+WEBHOOK_JSON_DEPTH = 32  # Stripe events nest well under 10 deep (an expanded invoice's lines included)
+
+
+def _unsafe_json_problem(value) -> str | None:
+    return json_payload_problem(value, max_depth=WEBHOOK_JSON_DEPTH)
+
+
 INVOICE_EVENTS = {"invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded"}
 
 
@@ -35,28 +46,89 @@ class TransientStripeError(Exception):
     """Stripe couldn't be reached while applying an event; the task retries."""
 
 
-def stripe_event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
-    """Verify and store; returns the event and whether it still needs applying."""
-    secret = settings.STRIPE_WEBHOOK_SECRET
+class StripeSignatureError(Exception):
+    """The event is not provably from Stripe; the message is a short reason for logs."""
+
+
+def verify_stripe_signature(
+    payload: bytes, header: str, *, secret: str, tolerance: int, now: float | None = None
+) -> None:
+    """Stripe's scheme: ``Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>[,v1=…]``.
+
+    An empty secret verifies nothing (anyone can sign with it). The timestamp must be within
+    ``tolerance`` seconds of now on either side: stripe-python only refuses old ones, and a signature
+    dated in the future would stay replayable for as long as its date is ahead.
+    """
     if not secret:
-        raise BusinessRuleError("Stripe webhooks are not configured.", code="not_configured", status=503)
+        raise StripeSignatureError("no webhook secret is configured")
+    timestamp, signatures = None, []
+    for part in (header or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            timestamp = value
+        elif name == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise StripeSignatureError("no timestamp or v1 signature")
     try:
-        stripe.WebhookSignature.verify_header(
-            payload, signature, secret, tolerance=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS
-        )
-    except stripe.SignatureVerificationError as exc:
-        raise BusinessRuleError("Invalid Stripe signature.", code="invalid_signature", status=400) from exc
+        signed_at = int(timestamp)
+    except ValueError:
+        raise StripeSignatureError("timestamp is not a number") from None
+    current = time.time() if now is None else now
+    if abs(current - signed_at) > tolerance:
+        raise StripeSignatureError("timestamp outside the allowed window")
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + payload, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+        raise StripeSignatureError("signature does not match")
+
+
+def stripe_webhooks_configured() -> bool:
+    return bool(settings.STRIPE_WEBHOOK_SECRET)
+
+
+def _event_from(payload: bytes) -> dict:
+    """The verified body as an event with an id, a type and an object; BusinessRuleError (400) if not."""
+    malformed = BusinessRuleError("The event has no id, type or object.", code="malformed_request", status=400)
     try:
         event = json.loads(payload)
     except ValueError as exc:
         raise BusinessRuleError("The event is not JSON.", code="malformed_request", status=400) from exc
+    except RecursionError:
+        raise malformed from None
+    data = event.get("data") if isinstance(event, dict) else None
     if not (
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
+        and event["id"]
         and isinstance(event.get("type"), str)
-        and isinstance((event.get("data") or {}).get("object"), dict)
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
     ):
-        raise BusinessRuleError("The event has no id, type or object.", code="malformed_request", status=400)
+        raise malformed
+    created = event.get("created")
+    if created is not None and (isinstance(created, bool) or not isinstance(created, int) or not 0 <= created < 2**32):
+        raise malformed
+    if _unsafe_json_problem(event) is not None:
+        raise malformed
+    return event
+
+
+def stripe_event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
+    """Verify and store; returns the event and whether it still needs applying."""
+    if not stripe_webhooks_configured():
+        # Without a secret nothing can be verified: answer as if the hook did not exist.
+        raise BusinessRuleError("Not found.", code="not_found", status=404)
+    try:
+        verify_stripe_signature(
+            payload,
+            signature,
+            secret=settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS,
+        )
+    except StripeSignatureError as exc:
+        logger.warning("rejected Stripe webhook", extra={"reason": str(exc)})
+        raise BusinessRuleError("Invalid Stripe signature.", code="invalid_signature", status=400) from exc
+    event = _event_from(payload)
 
     try:
         with transaction.atomic():

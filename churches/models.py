@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
 from churches.crypto import EmailIndexField, EncryptedEmailField, EncryptedJSONField, EncryptedTextField
+from koinonia.roles import Role  # the foundation's (tenancy compares roles); re-exported for the apps
 
 TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
 
@@ -21,23 +22,6 @@ def validate_timezone(value: str) -> None:
     # Not model choices: the tz database changes with tzdata releases and would churn migrations.
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a time zone we know.")
-
-
-class Role(models.TextChoices):
-    """Staff roles, strongest first. Compare with ``Role.at_least``."""
-
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    STAFF = "staff", "Staff"
-    VIEWER = "viewer", "Viewer"
-
-    @classmethod
-    def rank(cls, role: str) -> int:
-        return {cls.VIEWER: 1, cls.STAFF: 2, cls.ADMIN: 3, cls.OWNER: 4}.get(role, 0)
-
-    @classmethod
-    def at_least(cls, role: str | None, required: str) -> bool:
-        return role is not None and cls.rank(role) >= cls.rank(required)
 
 
 class UserManager(BaseUserManager):

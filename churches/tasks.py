@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from churches.imports import member_import_run
+from churches.imports.retention import member_import_purge_expired
+from churches.imports.run import member_import_run
 from churches.models import ImportJob
 
 
@@ -18,6 +19,4 @@ def member_import_run_task(self, job_id: int) -> None:
 @shared_task
 def purge_import_data() -> dict[str, int]:
     """Beat, hourly: delete expired rejected-rows reports and files of imports that never finished."""
-    from churches.imports import member_import_purge_expired
-
     return member_import_purge_expired()

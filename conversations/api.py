@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from churches.models import Role
 from conversations import selectors, services
 from conversations.models import ConsentReview, Conversation, ConversationMessage
+from conversations.services.media import IMAGE_TYPES, safe_image_type
 from koinonia.api.base import ChurchViewSet
 from koinonia.api.helpers import validated_input
 from koinonia.api.pagination import CreatedCursorPagination
@@ -259,15 +260,27 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
 
 
 def media_response(*, conversation: Conversation, message_id: int, index: int) -> FileResponse:
+    """A stored picture, served so that it can only ever be a picture: one of the image types we allow
+    (anything else goes out as an opaque download), never sniffed into HTML by the browser, and
+    sandboxed by its own CSP should it be opened directly."""
     message = selectors.message_with_media(church=conversation.church, message_id=message_id)
     if message is None or message.conversation_id != conversation.pk or index >= len(message.media):
         raise Http404("Not found.")
     item = message.media[index]
     if not item.get("path"):
         raise Http404("Not downloaded.")
-    response = FileResponse(default_storage.open(item["path"], "rb"), content_type=item.get("content_type"))
+    content_type = safe_image_type(item.get("content_type"))
+    if content_type is not None:
+        served_type = content_type
+        disposition = f'inline; filename="picture-{message.pk}-{index}{IMAGE_TYPES[content_type]}"'
+    else:
+        served_type = "application/octet-stream"
+        disposition = f'attachment; filename="file-{message.pk}-{index}.bin"'
+    response = FileResponse(default_storage.open(item["path"], "rb"), content_type=served_type)
+    response["Content-Disposition"] = disposition
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
 

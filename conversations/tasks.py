@@ -1,10 +1,13 @@
-"""Thin, idempotent Celery tasks over the conversation services. Ids in, never model instances."""
+"""Thin, idempotent Celery tasks over the conversation services. Ids in, never model instances.
+
+They call only the modules that do the work (``handoff``, ``media``, ``notifications``), which never
+import this one; the services that enqueue (``outbound``, ``inbound``) import it, so there is no cycle."""
 
 from celery import shared_task
 
+from conversations.services.handoff import message_deliver
 from conversations.services.media import inbound_media_fetch
 from conversations.services.notifications import inbound_notify
-from conversations.services.outbound import message_deliver
 
 MEDIA_RETRIES = 3
 

@@ -10,7 +10,10 @@ from celery.signals import before_task_publish, setup_logging, task_postrun, tas
 from koinonia.logging import request_id_var
 
 # Production unless the environment says otherwise (as wsgi.py): a worker started bare must not run on
-# the public development keys. Procfile.dev, the tests' workers and the bench set it explicitly.
+# the public development keys. Procfile.dev, the tests' workers and the bench set it explicitly. Importing
+# any ``koinonia`` module imports this one (koinonia/__init__.py), so ``python -m koinonia.devrun`` reads
+# SETTINGS_MODULE_DEFAULTED to give ``make run``'s processes the development settings instead.
+SETTINGS_MODULE_DEFAULTED = "DJANGO_SETTINGS_MODULE" not in os.environ
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koinonia.settings.production")
 
 app = Celery("koinonia")

@@ -1,5 +1,6 @@
-"""Cross-cutting request middleware: request ids, the API/hook input guard, the current church, and the
-CSP header."""
+"""Cross-cutting request middleware: request ids, the API/hook input guard and the CSP header. The
+current church is resolved by ``churches.middleware.CurrentChurchMiddleware`` (churches owns the
+memberships; this module imports no app)."""
 
 import re
 import uuid
@@ -11,7 +12,6 @@ from django.http.multipartparser import MultiPartParserError
 
 from koinonia.api.parsers import NESTING_MESSAGE, NUL, NUL_MESSAGE, json_nesting_exceeds, query_dict_has_nul
 from koinonia.logging import request_id_var
-from koinonia.tenancy import resolve_session_church
 from koinonia.throttling import rate_limit_headers
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -37,22 +37,6 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response[self.header] = request_id
         return response
-
-
-class CurrentChurchMiddleware:
-    """Resolve the signed-in user's current church once per request: ``request.church`` and
-    ``request.role`` (None when signed out or without a church). API-key requests get theirs from
-    the key, in the API base class, because DRF authenticates inside the view."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        membership = resolve_session_church(request)
-        request.membership = membership
-        request.church = membership.church if membership else None
-        request.role = membership.role if membership else None
-        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

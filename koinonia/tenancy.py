@@ -1,7 +1,9 @@
 """The one tenancy mechanism.
 
 Every request has at most one current church (``request.church``) and role (``request.role``):
-from the signed-in user's session (CurrentChurchMiddleware) or from the API key (API base class).
+from the signed-in user's session (``churches.middleware.CurrentChurchMiddleware``, which owns the
+memberships) or from the API key (API base class). This module imports no app: it is the foundation
+the apps build on.
 Pages subclass ``ChurchPageMixin``; API views subclass ``koinonia.api.base.ChurchAPIView`` /
 ``ChurchViewSet``. Both scope every queryset to the current church in a ``get_queryset`` that
 subclasses may not override (they describe their rows in ``church_queryset`` instead), and both
@@ -13,21 +15,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from churches.models import Role, StaffMembership
+from koinonia.roles import Role
 
 SESSION_CHURCH_KEY = "current_church_id"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-def resolve_session_church(request) -> StaffMembership | None:
-    """The membership for the church the user last chose, or their oldest one."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    memberships = StaffMembership.objects.select_related("church").filter(user=user)
-    chosen_id = request.session.get(SESSION_CHURCH_KEY)
-    membership = memberships.filter(church_id=chosen_id).first() if chosen_id else None
-    return membership or memberships.order_by("created_at", "id").first()
 
 
 def scope_to_church(queryset: QuerySet, church) -> QuerySet:

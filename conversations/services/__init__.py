@@ -1,7 +1,8 @@
 """Writes for conversations, split by flow: inbound (webhook → consent → thread), outbound (replies and
-automatic texts, hand-off to the provider, delivery status) and threads (staff actions, review queue,
+automatic texts), handoff (to the provider, delivery status) and threads (staff actions, review queue,
 settings). Import from here: ``from conversations import services``."""
 
+from conversations.services.handoff import message_deliver, on_delivery_status, public_media_url, recipient_opted_out
 from conversations.services.inbound import (
     help_text,
     inbound_receive,
@@ -9,14 +10,7 @@ from conversations.services.inbound import (
     opt_out_confirmation,
     within_office_hours,
 )
-from conversations.services.outbound import (
-    Upload,
-    message_deliver,
-    on_delivery_status,
-    public_media_url,
-    recipient_opted_out,
-    reply_send,
-)
+from conversations.services.outbound import Upload, reply_send
 from conversations.services.threads import (
     can_manage_restricted,
     canned_reply_create,

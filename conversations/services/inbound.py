@@ -13,23 +13,25 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from phonenumbers import country_code_for_region
 
 from churches.crypto import phone_hash
 from churches.models import Church, ConsentEvent, Group, Member, SmsStatus
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import consent_record, group_members_add, member_create
 from conversations.consent_classifier import Classification, Intent, classify, normalize
-from conversations.inbound import InboundText
 from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
 from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import ProviderEvent, SenderNumber
+from messaging.providers.events import InboundText
 
 logger = logging.getLogger(__name__)
 
 Kind = ConversationMessage.Kind
 PROVIDER_AUTOREPLY_INTENT = {"STOP": Intent.OPT_OUT, "START": Intent.OPT_IN, "HELP": Intent.HELP}
 PROVIDER_LABEL = {"telnyx": "Telnyx", "twilio": "Twilio"}
+NO_REPLY = "{} (no reply: sender outside the church's country)"
 AFTER_HOURS_REPEAT_HOURS = 12  # one after-hours reply per conversation per half day
 JOIN_WORDS = {"join", "add", "subscribe"}
 
@@ -54,6 +56,8 @@ class _Sender:
     hashed: str
     member: Member | None
     created: bool = False
+    # Whether automatic texts (confirmations, HELP, welcomes, after-hours) may go to this number.
+    replyable: bool = True
 
 
 def inbound_receive(*, inbound: InboundText) -> str:
@@ -88,6 +92,25 @@ def _find_sender(church: Church, inbound: InboundText) -> _Sender:
     hashed = phone_hash(e164)
     member = Member.objects.filter(church=church, phone_hash=hashed).first()
     return _Sender(e164=e164, hashed=hashed, member=member)
+
+
+def _may_auto_reply(church: Church, who: _Sender, raw: str, thread: Conversation | None) -> bool:
+    """Automatic texts go only where the church already talks, or to a number its country settings
+    accept: a directory member (their number was validated when they joined), a thread the church has
+    written in, or a textable number in the country of the church's region. Anything else (a number
+    abroad, a short code, an unreadable sender) gets no automatic text, so nobody can make the church
+    send paid texts to arbitrary destinations."""
+    if who.member is not None and not who.created:
+        return True
+    if thread is not None and thread.messages.filter(direction=ConversationMessage.Direction.OUTBOUND).exists():
+        return True
+    try:
+        parsed = parse_phone(raw, default_region=church.default_region)
+    except InvalidPhone:
+        return False
+    region_code = country_code_for_region(church.default_region or "US")
+    # Country calling codes are prefix-free, so the prefix names the country (US and CA share +1).
+    return region_code != 0 and parsed.e164.startswith(f"+{region_code}")
 
 
 def _promote_to_member(church: Church, who: _Sender) -> bool:
@@ -172,6 +195,12 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
         )
         if wants_member:
             _promote_to_member(church, who)
+    who.replyable = _may_auto_reply(church, who, inbound.from_number, thread)
+    if not who.replyable:
+        logger.warning(
+            "no automatic replies to this sender: outside the church's country and not a contact",
+            extra={"church": church.pk, "provider": inbound.provider},
+        )
     conversation = _conversation_for(church, who, number, thread)
 
     message = ConversationMessage.objects.create(
@@ -203,6 +232,8 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
     )
 
     message_id = message.pk
+    # The tasks are imported here, not at the top: a worker imports conversations.tasks first, which
+    # loads this package (its __init__ imports this module). The tasks never import this module.
     if message.media:
         from conversations.tasks import fetch_inbound_media
 
@@ -232,6 +263,8 @@ def _apply(*, inbound, verdict, group, who, conversation, message, settings_row)
             )
         if inbound.provider_autoreply == "HELP":
             return "help (provider answered)"
+        if not who.replyable:
+            return NO_REPLY.format("help")
         queue_text(conversation=conversation, kind=Kind.HELP, body=help_text(church), dedupe_key=f"help:{dedupe}")
         return "help"
     if verdict.intent == Intent.REVIEW:
@@ -278,6 +311,8 @@ def _opt_out(*, inbound, verdict, who, conversation, dedupe) -> str:
         conversation.visitor_opted_out = True
     if not newly:
         return "opt-out (already opted out)"
+    if not who.replyable:  # the opt-out stands; only the confirmation text is withheld
+        return NO_REPLY.format("opt-out")
     return send_opt_out_confirmation(
         conversation=conversation,
         member=who.member,
@@ -332,6 +367,8 @@ def _opt_in(*, inbound, who, conversation, dedupe) -> str:
         return "opt-in (already subscribed)"
     if inbound.provider_autoreply == "START":
         return "opt-in (provider confirmed)"
+    if not who.replyable:
+        return NO_REPLY.format("opt-in")
     settings_row = inbox_settings_get(church=church)
     if first and settings_row.welcome_new_members and church.welcome_text.strip():
         body, kind = church.welcome_text, Kind.WELCOME
@@ -355,6 +392,8 @@ def _keyword_join(*, inbound, group, who, conversation, dedupe) -> str:
         source=ConsentEvent.Source.KEYWORD,
         raw_text=f"{inbound.text} (joined {group.name})",
     )
+    if not who.replyable:
+        return NO_REPLY.format(f"keyword {group.keyword}")
     welcome = group.welcome_text.strip() or f"Welcome to {group.name} at {church.name}! Reply STOP to opt out."
     queue_auto_reply(conversation=conversation, kind=Kind.KEYWORD, body=welcome, dedupe_key=f"keyword:{dedupe}")
     return f"keyword {group.keyword}"
@@ -373,6 +412,8 @@ def _conversation_text(*, who, conversation, settings_row) -> str:
     if opted_out:
         # An ordinary reply never re-subscribes anyone, and an opted-out member gets no automatic texts.
         return "text (opted out)"
+    if not who.replyable:
+        return NO_REPLY.format("text")
     if who.created and settings_row.welcome_new_members and church.welcome_text.strip():
         queue_auto_reply(
             conversation=conversation,

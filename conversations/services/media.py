@@ -1,58 +1,193 @@
 """Inbound pictures: downloaded from the provider on receipt (its links expire) and kept in the
 project's storage (local files by default, S3-compatible storage when configured); never hot-linked."""
 
+import base64
+import ipaddress
 import logging
-import mimetypes
+import socket
 import uuid
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from conversations.models import ConversationMessage
-from messaging.providers.http import session_for
 
 logger = logging.getLogger(__name__)
 
-TIMEOUT = (3.05, 20.0)
+TIMEOUT = urllib3.Timeout(connect=3.05, read=20.0)
+MAX_REDIRECTS = 3
+# The only types a stored picture may have, with the extension its generated file name gets.
+IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 
 
 def inbound_media_max_bytes() -> int:
-    return int(getattr(settings, "CONVERSATION_INBOUND_MEDIA_MAX_BYTES", 10 * 1024 * 1024))
+    return int(getattr(settings, "CONVERSATION_INBOUND_MEDIA_MAX_BYTES", 5 * 1024 * 1024))
 
 
 class MediaUnavailable(Exception):
     """The provider could not give us the file now; worth trying again later."""
 
 
-def _download(url: str, provider: str) -> tuple[bytes, str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("not an http(s) URL")
-    # Twilio serves media behind the account's Basic auth (providers.md §2.4); requests drops the
-    # header if Twilio redirects to another host.
-    auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) if provider == "twilio" else None
+class MediaRefused(ValueError):
+    """We will not fetch or keep this file (wrong host, private address, not a picture, too large)."""
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The picture type the bytes themselves say (magic numbers), whatever any header claims."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def safe_image_type(content_type: str | None) -> str | None:
+    """``content_type`` if it is one of the picture types we store and serve, else None."""
+    value = (content_type or "").split(";")[0].strip().lower()
+    value = TYPE_ALIASES.get(value, value)
+    return value if value in IMAGE_TYPES else None
+
+
+def _allow_private() -> bool:
+    return bool(getattr(settings, "SMS_MEDIA_ALLOW_PRIVATE_HOSTS", False))
+
+
+def _host_allowed(host: str, provider: str) -> bool:
+    patterns = getattr(settings, "SMS_MEDIA_HOSTS", {}).get(provider, [])
+    for pattern in patterns:
+        pattern = pattern.strip().lower().rstrip(".")
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and host != pattern[2:]:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def _address_allowed(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+        return False  # never: cloud metadata (169.254.169.254) and addresses that route nowhere sane
+    if ip.is_global:
+        return True
+    return _allow_private() and (ip.is_loopback or ip.is_private)
+
+
+def _resolve(host: str, port: int) -> str:
+    """The address to connect to, after checking every address the name resolves to: a name with one
+    private address among public ones is refused (it could be answered either way)."""
     try:
-        response = session_for(f"{parts.scheme}://{parts.netloc}").get(url, auth=auth, timeout=TIMEOUT, stream=True)
-    except requests.RequestException as exc:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise MediaUnavailable(f"cannot resolve the media host ({exc})") from exc
+    addresses = [info[4][0] for info in infos]
+    if not addresses or not all(_address_allowed(address) for address in addresses):
+        raise MediaRefused("the media host is not a public address")
+    return addresses[0]
+
+
+def _open(url: str, provider: str, *, auth_host: str):
+    """One GET of ``url`` after checking scheme, host and addresses; the connection goes to the address
+    that was checked (no second lookup a DNS answer could change), redirects are not followed here."""
+    parts = urlsplit(url)
+    schemes = ("https", "http") if _allow_private() else ("https",)
+    if parts.scheme not in schemes:
+        raise MediaRefused("not an https URL")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host or "@" in parts.netloc:
+        raise MediaRefused("not a plain media URL")
+    if not _host_allowed(host, provider):
+        raise MediaRefused(f"{host} is not one of {provider}'s media hosts")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise MediaRefused("not a valid port") from exc
+    address = _resolve(host, port)
+    default_port = port == (443 if parts.scheme == "https" else 80)
+    headers = {"Host": host if default_port else f"{host}:{port}", "Accept": "image/*", "User-Agent": "Koinonia"}
+    # Twilio serves media behind the account's Basic auth (providers.md §2.4); the credentials go to
+    # the host the provider gave us, never to a host a redirect names.
+    if provider == "twilio" and host == auth_host and settings.TWILIO_ACCOUNT_SID:
+        token = f"{settings.TWILIO_ACCOUNT_SID}:{settings.TWILIO_AUTH_TOKEN}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            address,
+            port,
+            timeout=TIMEOUT,
+            retries=False,
+            maxsize=1,
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=TIMEOUT, retries=False, maxsize=1)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        response = pool.urlopen(
+            "GET", path, headers=headers, redirect=False, retries=False, preload_content=False, assert_same_host=False
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        pool.close()
         raise MediaUnavailable(str(exc)) from exc
-    with response:
-        if response.status_code >= 500 or response.status_code == 429:
-            raise MediaUnavailable(f"HTTP {response.status_code}")
-        if not response.ok:
-            raise ValueError(f"the provider answered HTTP {response.status_code}")
-        limit = inbound_media_max_bytes()
-        chunks, size = [], 0
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise ValueError(f"larger than {limit // 1_048_576} MB")
-            chunks.append(chunk)
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-    return b"".join(chunks), content_type
+    return pool, response
+
+
+def _download(url: str, provider: str) -> tuple[bytes, str]:
+    """The picture's bytes and its sniffed type. Each redirect hop is checked like the first URL."""
+    auth_host = (urlsplit(url).hostname or "").lower()
+    for _hop in range(MAX_REDIRECTS + 1):
+        pool, response = _open(url, provider, auth_host=auth_host)
+        try:
+            if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                url = urljoin(url, response.headers["Location"])
+                continue
+            return _read_picture(response)
+        except urllib3.exceptions.HTTPError as exc:
+            raise MediaUnavailable(str(exc)) from exc
+        finally:
+            response.release_conn()
+            pool.close()
+    raise MediaRefused("too many redirects")
+
+
+def _read_picture(response) -> tuple[bytes, str]:
+    if response.status >= 500 or response.status == 429:
+        raise MediaUnavailable(f"HTTP {response.status}")
+    if not 200 <= response.status < 300:
+        raise MediaRefused(f"the provider answered HTTP {response.status}")
+    declared = response.headers.get("Content-Type", "")
+    if safe_image_type(declared) is None:
+        raise MediaRefused(f"not a picture ({declared.split(';')[0].strip()[:60] or 'no type'})")
+    limit = inbound_media_max_bytes()
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise MediaRefused(f"larger than {limit // 1_048_576} MB")
+    chunks, size = [], 0
+    for chunk in response.stream(64 * 1024):
+        size += len(chunk)
+        if size > limit:  # stop reading: a lying or missing Content-Length changes nothing
+            raise MediaRefused(f"larger than {limit // 1_048_576} MB")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    sniffed = sniff_image_type(data)
+    if sniffed is None:
+        raise MediaRefused("the file is not a JPEG, PNG, GIF or WebP picture")
+    return data, sniffed
 
 
 def inbound_media_fetch(*, message_id: int) -> bool:
@@ -75,12 +210,11 @@ def inbound_media_fetch(*, message_id: int) -> bool:
         except ValueError as exc:
             results[index] = {"error": f"Could not be downloaded: {exc}"}
             continue
-        content_type = item.get("content_type") or served_type or "application/octet-stream"
-        extension = mimetypes.guess_extension(content_type) or ""
+        # The name is ours and the type is what the bytes are: nothing the sender wrote reaches either.
         path = default_storage.save(
-            f"conversations/{message.church_id}/in/{uuid.uuid4().hex}{extension}", ContentFile(data)
+            f"conversations/{message.church_id}/in/{uuid.uuid4().hex}{IMAGE_TYPES[served_type]}", ContentFile(data)
         )
-        results[index] = {"path": path, "size": len(data), "content_type": content_type, "error": ""}
+        results[index] = {"path": path, "size": len(data), "content_type": served_type, "error": ""}
     if results:
         with transaction.atomic():
             locked = ConversationMessage.objects.select_for_update().get(pk=message.pk)

@@ -2,8 +2,10 @@
 inbound rules call for (opt-out confirmation, HELP, keyword welcome, after-hours, welcome).
 
 Each is a ConversationMessage queued in the caller's transaction and handed to the provider by a task
-after commit. Consent is checked again at hand-off: an opt-out that lands before then blocks every text
-except the ones the rules allow an opted-out member (the one confirmation, HELP answers).
+after commit (``conversations.tasks.send_conversation_message`` → ``services/handoff.py``, which
+imports nothing of this module, so services and tasks form no cycle). Consent is checked again at
+hand-off: an opt-out that lands before then blocks every text except the ones the rules allow an
+opted-out member (the one confirmation, HELP answers).
 """
 
 import logging
@@ -15,41 +17,24 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
-from churches.models import ApiKey, Church, ConsentEvent, Member, SmsStatus, User
-from churches.services import consent_record
+from churches.models import ApiKey, Church, User
 from conversations.models import Conversation, ConversationMessage
+from conversations.services.handoff import recipient_opted_out
 from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import segments_sent
-from messaging.delivery import StatusUpdate, apply_pending_events
-from messaging.pipeline import webhook_url_for
-from messaging.providers import PermanentSendError, TransientSendError, get_provider
 from messaging.segments import segment_info
-from messaging.services import default_sender, validate_body
+from messaging.services import validate_body
 
 logger = logging.getLogger(__name__)
 
 Kind = ConversationMessage.Kind
 Status = ConversationMessage.Status
-# Texts an opted-out member may still receive (providers.md §5.1: one confirmation; HELP answers).
-ALLOWED_WHEN_OPTED_OUT = {Kind.CONFIRMATION, Kind.HELP}
 ALLOWED_IMAGE_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n", "image/gif": b"GIF8"}
-MAX_SEND_ATTEMPTS = 5
-_RANK = {Status.QUEUED: 0, Status.SENDING: 1, Status.SENT: 2, Status.DELIVERED: 3, Status.FAILED: 3}
 
 
 def media_max_bytes() -> int:
     return int(getattr(settings, "CONVERSATION_MEDIA_MAX_BYTES", 5 * 1024 * 1024))
-
-
-def public_media_url(path: str) -> str:
-    """An absolute URL the provider can fetch a stored picture from."""
-    url = default_storage.url(path)
-    if url.startswith(("http://", "https://")):
-        return url
-    return settings.PUBLIC_BASE_URL + (url if url.startswith("/") else "/" + url)
 
 
 def _preview(body: str, media: list) -> str:
@@ -105,6 +90,8 @@ def queue_text(
     message_id = message.pk
 
     def enqueue():
+        # Imported here: a worker imports conversations.tasks first, which loads this package (its
+        # __init__ imports this module) before the task exists. The tasks never import this module.
         from conversations.tasks import send_conversation_message
 
         send_conversation_message.delay(message_id)
@@ -173,12 +160,6 @@ def store_upload(*, church: Church, upload: Upload) -> dict:
     return {"content_type": content_type, "path": path, "size": upload.size, "source_url": ""}
 
 
-def recipient_opted_out(conversation: Conversation) -> bool:
-    if conversation.member_id:
-        return conversation.member.sms_status == SmsStatus.UNSUBSCRIBED
-    return conversation.visitor_opted_out
-
-
 @transaction.atomic
 def reply_send(
     *,
@@ -207,134 +188,3 @@ def reply_send(
     # Answering a thread reads it and keeps it open.
     Conversation.objects.filter(pk=conversation.pk).update(unread_count=0, status=Conversation.Status.OPEN)
     return message
-
-
-# --- Hand-off to the provider -----------------------------------------------------------------------
-
-
-def _claim(message_id: int) -> ConversationMessage | None:
-    """Move a queued text to ``sending`` if it may still go; block it if its recipient opted out."""
-    with transaction.atomic():
-        message = (
-            ConversationMessage.objects.select_for_update(of=("self",))
-            .select_related("conversation", "conversation__sender", "church")
-            .filter(pk=message_id, status=Status.QUEUED)
-            .first()
-        )
-        if message is None:
-            return None
-        conversation = message.conversation
-        if conversation.member_id:
-            # Locks the member like consent_record does, so a concurrent opt-out is seen or waits.
-            conversation.member = Member.objects.select_for_update().get(pk=conversation.member_id)
-        if message.kind not in ALLOWED_WHEN_OPTED_OUT and recipient_opted_out(conversation):
-            message.status = Status.BLOCKED
-            message.error_reason = "Not sent: they opted out before it went out."
-            message.save(update_fields=["status", "error_reason"])
-            return None
-        message.status = Status.SENDING
-        message.save(update_fields=["status"])
-    return message
-
-
-def _fail(message: ConversationMessage, reason: str) -> None:
-    ConversationMessage.objects.filter(pk=message.pk).update(status=Status.FAILED, error_reason=reason[:1000])
-
-
-def message_deliver(*, message_id: int, attempt: int = 1) -> float | None:
-    """Hand one queued text to the provider. Returns a delay in seconds when it should be retried."""
-    message = _claim(message_id)
-    if message is None:
-        return None
-    conversation = message.conversation
-    sender = conversation.sender or default_sender(church=message.church)
-    if sender is None:
-        _fail(message, "No sending number is set up for this church.")
-        return None
-    to_number = conversation.phone
-    provider = get_provider(sender.provider)
-    try:
-        result = provider.send(
-            from_number=sender.phone_number,
-            to_number=to_number,
-            body=message.body,
-            media_urls=[public_media_url(item["path"]) for item in message.media if item.get("path")],
-            webhook_url=webhook_url_for(provider.name),
-        )
-    except PermanentSendError as exc:
-        _fail(message, exc.reason)
-        return None
-    except TransientSendError as exc:
-        if exc.maybe_sent or attempt >= MAX_SEND_ATTEMPTS:
-            # A retry could text them twice (a confirmation must go once): stop and say so.
-            _fail(message, f"{exc.reason} It may or may not have been sent.")
-            return None
-        ConversationMessage.objects.filter(pk=message.pk).update(status=Status.QUEUED, error_reason=exc.reason)
-        return exc.retry_after or min(300.0, 5.0 * 2 ** (attempt - 1))
-    _record_sent(message, result, provider_name=provider.name)
-    apply_pending_events(provider_message_ids=[result.provider_message_id])
-    if provider.name == "console":
-        # The console provider's simulated delivery receipts go out with the send pipeline's; push ours.
-        from messaging.pipeline import forward_console_deliveries
-
-        forward_console_deliveries()
-    return None
-
-
-@transaction.atomic
-def _record_sent(message: ConversationMessage, result, *, provider_name: str) -> None:
-    now = timezone.now()
-    segments = result.segments or segment_info(message.body).segments
-    ConversationMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=Status.SENT,
-        provider=provider_name,
-        provider_message_id=result.provider_message_id[:64],
-        segments=segments,
-        sent_at=now,
-        error_reason="",
-    )
-    conversation = message.conversation
-    if message.kind == Kind.CONFIRMATION and conversation.member_id:
-        consent_record(
-            church=message.church,
-            member=conversation.member,
-            kind=ConsentEvent.Kind.CONFIRMATION_SENT,
-            source=ConsentEvent.Source.SYSTEM,
-            raw_text=message.body,
-        )
-    church_id = message.church_id
-    transaction.on_commit(
-        lambda: segments_sent.send(
-            sender=ConversationMessage,
-            church_id=church_id,
-            segments=segments,
-            message_id=None,
-            branch_id=None,
-            occurred_at=now,
-        )
-    )
-
-
-_STATUS_FROM_DELIVERY = {"sent": Status.SENT, "delivered": Status.DELIVERED, "failed": Status.FAILED}
-
-
-def on_delivery_status(update: StatusUpdate, new_status: str | None) -> bool:
-    """messaging.delivery listener: delivery callbacks for our texts (not broadcast recipients)."""
-    if not update.provider_message_id:
-        return False
-    message = (
-        ConversationMessage.objects.select_for_update()
-        .filter(provider_message_id=update.provider_message_id, direction=ConversationMessage.Direction.OUTBOUND)
-        .first()
-    )
-    if message is None:
-        return False
-    status = _STATUS_FROM_DELIVERY.get(new_status or "")
-    if status is not None and _RANK[status] > _RANK.get(message.status, 3):
-        message.status = status
-        fields = ["status"]
-        if status == Status.FAILED:
-            message.error_reason = get_provider(update.provider).describe_error(update.error_code, update.error_detail)
-            fields.append("error_reason")
-        message.save(update_fields=fields)
-    return True

@@ -1,20 +1,13 @@
-"""``Authorization: Bearer <api key>``. Keys look like ``kn_<prefix>_<secret>``; we find the row by
-prefix and compare SHA-256 hashes in constant time. The key's church and role become the request's."""
+"""The API-key principal, shared by the API foundation. Keys look like ``kn_<prefix>_<secret>``; the row
+is found by prefix and the SHA-256 hashes compared in constant time. Looking keys up needs the ApiKey
+model, so the authentication class itself lives with it in ``churches.authentication`` (named in
+``REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]``); this module imports no app."""
 
 import hashlib
-import hmac
-from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
-from django.utils import timezone
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
-
-from churches.models import ApiKey
 
 KEY_PREFIX = "kn_"
-# Writing last_used_at on every call would turn each read into a write; a minute's resolution is enough.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -31,9 +24,10 @@ def split_api_key(raw_key: str) -> tuple[str, str] | None:
 
 
 class ApiKeyUser(AnonymousUser):
-    """Stands in for request.user on API-key requests: not a person, but authenticated."""
+    """Stands in for request.user on API-key requests: not a person, but authenticated. ``api_key`` is
+    a ``churches.models.ApiKey`` (its ``church`` and ``role`` become the request's)."""
 
-    def __init__(self, api_key: ApiKey):
+    def __init__(self, api_key):
         super().__init__()
         self.api_key = api_key
 
@@ -43,39 +37,3 @@ class ApiKeyUser(AnonymousUser):
 
     def __str__(self) -> str:
         return f"API key {self.api_key.prefix}"
-
-
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    keyword = "Bearer"
-
-    def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
-            return None
-        scheme, _, raw_key = header.partition(" ")
-        if scheme.lower() != self.keyword.lower():
-            return None
-        raw_key = raw_key.strip()
-        parts = split_api_key(raw_key)
-        if parts is None:
-            raise exceptions.AuthenticationFailed("Malformed API key.")
-        api_key = ApiKey.objects.select_related("church").filter(prefix=parts[0]).first()
-        if api_key is None or not hmac.compare_digest(api_key.key_hash, hash_api_key(raw_key)):
-            raise exceptions.AuthenticationFailed("Invalid API key.")
-        if not api_key.is_active:
-            raise exceptions.AuthenticationFailed("This API key has been revoked or has expired.")
-        now = timezone.now()
-        if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        return ApiKeyUser(api_key), api_key
-
-    def authenticate_header(self, request):
-        return self.keyword
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "koinonia.api.authentication.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "An API key from Settings → API keys."}

@@ -55,6 +55,30 @@ def has_nul(data) -> bool:
     return False
 
 
+def json_payload_problem(value, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why an already-parsed payload can't be stored, or None: a NUL character (PostgreSQL stores none in
+    text or jsonb) or nesting deeper than ``max_depth`` (walking or re-encoding it could exhaust the stack).
+    Iterative, so a deep payload can't make the check itself fail. The provider webhooks use it with a
+    depth near their real events' (they parse signed bodies themselves, not through these parsers)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if NUL in node:
+                return "NUL character"
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if depth > max_depth:
+            return "nested too deeply"
+        if isinstance(node, dict):
+            stack.extend((key, depth + 1) for key in node)
+            stack.extend((item, depth + 1) for item in node.values())
+        else:
+            stack.extend((item, depth + 1) for item in node)
+    return None
+
+
 def query_dict_has_nul(query_dict) -> bool:
     return any(NUL in key or any(NUL in value for value in values) for key, values in query_dict.lists())
 

@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from churches.models import Role
+from koinonia.roles import Role
 from koinonia.tenancy import required_role
 
 

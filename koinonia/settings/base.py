@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "koinonia.middleware.CurrentChurchMiddleware",
+    "churches.middleware.CurrentChurchMiddleware",
     "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -139,8 +139,8 @@ AXES_LOCKOUT_PARAMETERS = ["username"]  # per account; per address is the login_
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
 AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_CALLABLE = "churches.views.signin_username"
-AXES_LOCKOUT_CALLABLE = "churches.views.signin_locked_out"
+AXES_USERNAME_CALLABLE = "churches.views.accounts.signin_username"
+AXES_LOCKOUT_CALLABLE = "churches.views.accounts.signin_locked_out"
 AXES_CLIENT_IP_CALLABLE = "koinonia.throttling.client_ip"
 AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
 AXES_SENSITIVE_PARAMETERS = ["username", "password"]
@@ -193,7 +193,7 @@ IMPORT_REPORT_RETENTION_DAYS = env.int("IMPORT_REPORT_RETENTION_DAYS", default=3
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "koinonia.api.authentication.ApiKeyAuthentication",
+        "churches.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["koinonia.api.permissions.ChurchRolePermission"],
@@ -261,7 +261,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
-    _broker_dir = VAR_DIR / "celery-broker"
+    # Its folders (and processed/, control/) must exist: `make run` makes them.
+    _broker_dir = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "celery-broker")))
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
@@ -330,6 +331,14 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = 300
+# Inbound MMS pictures are fetched only from the provider's own media hosts ("*.example.com" = any
+# subdomain), over HTTPS, never from private addresses, at most this many bytes, images only.
+SMS_MEDIA_HOSTS = {
+    "twilio": env.list("SMS_MEDIA_HOSTS_TWILIO", default=["api.twilio.com", "*.twiliocdn.com"]),
+    "telnyx": env.list("SMS_MEDIA_HOSTS_TELNYX", default=["media.telnyx.com", "*.telnyx.com"]),
+}
+SMS_MEDIA_ALLOW_PRIVATE_HOSTS = False  # only tests aimed at a loopback fake turn this on (plain HTTP too)
+CONVERSATION_INBOUND_MEDIA_MAX_BYTES = env.int("CONVERSATION_INBOUND_MEDIA_MAX_BYTES", default=5 * 1024 * 1024)
 # Send pipeline tuning (segments per second per bucket; batch sizes; leases).
 SMS_RATE_LIMITS = {
     "account": env.float("SMS_RATE_ACCOUNT", default=50),

@@ -4,14 +4,25 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import env
+from .validation import (
+    FIELD_ENCRYPTION_KEYS_FORMAT,
+    PHONE_HASH_KEY_FORMAT,
+    field_encryption_key_problems,
+    phone_hash_key_problems,
+)
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 PHONE_HASH_KEY = env.str("PHONE_HASH_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-if not FIELD_ENCRYPTION_KEYS or not PHONE_HASH_KEY or len(SECRET_KEY) < 50:
-    raise ImproperlyConfigured("Production needs SECRET_KEY (50+ chars), FIELD_ENCRYPTION_KEYS and PHONE_HASH_KEY.")
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("Production needs SECRET_KEY of 50+ random characters.")
+# A malformed key would otherwise pass `check --deploy` and fail on the first phone written.
+if problems := field_encryption_key_problems(FIELD_ENCRYPTION_KEYS, production=True):
+    raise ImproperlyConfigured(" ".join([*problems, FIELD_ENCRYPTION_KEYS_FORMAT + "."]))
+if problems := phone_hash_key_problems(PHONE_HASH_KEY, production=True):
+    raise ImproperlyConfigured(" ".join([*problems, PHONE_HASH_KEY_FORMAT + "."]))
 if env.str("SMS_PROVIDER", default="console") == "console":
     raise ImproperlyConfigured("Production needs a real SMS_PROVIDER (telnyx or twilio).")
 

@@ -59,7 +59,7 @@ def test_without_a_configured_secret_everything_is_refused(client, settings):
     response = client.post(
         URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=stripe_signature(body)
     )
-    assert_error_shape(response, 503, "not_configured")
+    assert_error_shape(response, 404, "not_found")
 
 
 def test_duplicates_and_out_of_order_events_reach_the_same_end_state(client, world, other_world, fake_stripe):

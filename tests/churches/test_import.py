@@ -11,6 +11,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from churches import imports
+from churches.imports import run as import_run
 from churches.models import ConsentEvent, Group, GroupMembership, ImportJob, Member, Role, SmsStatus
 from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
@@ -247,7 +248,7 @@ def test_report_lists_every_rejected_row_with_its_reason(world, django_capture_o
 def test_plan_limit_admits_what_fits_across_chunks(
     world, django_capture_on_commit_callbacks, member_limit, monkeypatch
 ):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(import_run, "CHUNK_ROWS", 2)
     member_limit[0] = 3
     data = csv_bytes(*(f"P,{i},(312) 555-01{i:02d},," for i in range(6)))
     job = import_file(world, django_capture_on_commit_callbacks, data)
@@ -256,8 +257,8 @@ def test_plan_limit_admits_what_fits_across_chunks(
 
 
 def test_a_crash_mid_way_keeps_progress_and_retry_resumes(world, django_capture_on_commit_callbacks, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
-    original, calls = imports._apply_chunk, []
+    monkeypatch.setattr(import_run, "CHUNK_ROWS", 2)
+    original, calls = import_run._apply_chunk, []
 
     def crash_on_second_chunk(*args, **kwargs):
         calls.append(1)
@@ -265,7 +266,7 @@ def test_a_crash_mid_way_keeps_progress_and_retry_resumes(world, django_capture_
             raise RuntimeError("worker lost")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(imports, "_apply_chunk", crash_on_second_chunk)
+    monkeypatch.setattr(import_run, "_apply_chunk", crash_on_second_chunk)
     data = csv_bytes(*(f"P,{i},(312) 555-01{i:02d},," for i in range(5)), "P,dup,(312) 555-0100,,")
     with pytest.raises(RuntimeError):
         import_file(world, django_capture_on_commit_callbacks, data)

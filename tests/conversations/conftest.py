@@ -181,15 +181,24 @@ class MediaServer:
         self.httpd.server_close()
 
 
+def allow_local_media_server(settings) -> None:
+    """Only tests aimed at the loopback media fake relax the media fetcher's HTTPS and public-address
+    rules, and only for that fake's host."""
+    settings.SMS_MEDIA_ALLOW_PRIVATE_HOSTS = True
+    settings.SMS_MEDIA_HOSTS = {"telnyx": ["127.0.0.1"], "twilio": ["127.0.0.1"]}
+
+
 @pytest.fixture
-def media_server():
+def media_server(settings):
+    allow_local_media_server(settings)
     server = MediaServer()
     yield server
     server.close()
 
 
 @pytest.fixture
-def twilio_media_server():
+def twilio_media_server(settings):
+    allow_local_media_server(settings)
     server = MediaServer(require_auth=True)
     yield server
     server.close()

@@ -24,12 +24,13 @@ REQUEST_ID = "worker-logging-rid-7f3a"
 def broker(postgres_only, settings):
     """This process publishes to, and the worker consumes from, a Redis of the test's own."""
     private_redis = PrivateRedis().start()
-    # Celery reads the Django settings (CELERY_ prefix) before its own keys: point_celery_at sets both.
+    # First, while Celery's settings are still the suite's: point_celery_at returns what it replaces, and
+    # Celery reads the Django settings lazily, so changing them before would make "previous" ours.
+    previous = point_celery_at(private_redis.url, eager=False)
     settings.CELERY_BROKER_URL = private_redis.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    previous = point_celery_at(private_redis.url, eager=False)
     yield private_redis
-    point_celery_at(*previous[:1], eager=previous[1])
+    point_celery_at(previous[0], eager=previous[1])
     private_redis.stop()
 
 

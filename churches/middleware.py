@@ -1,0 +1,33 @@
+"""The signed-in user's current church, once per request. Here rather than in ``koinonia`` because it
+reads StaffMembership, which churches owns; the rest of the tenancy mechanism (``koinonia.tenancy``)
+only uses what this sets."""
+
+from churches.models import StaffMembership
+from koinonia.tenancy import SESSION_CHURCH_KEY
+
+
+def resolve_session_church(request) -> StaffMembership | None:
+    """The membership for the church the user last chose, or their oldest one."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    memberships = StaffMembership.objects.select_related("church").filter(user=user)
+    chosen_id = request.session.get(SESSION_CHURCH_KEY)
+    membership = memberships.filter(church_id=chosen_id).first() if chosen_id else None
+    return membership or memberships.order_by("created_at", "id").first()
+
+
+class CurrentChurchMiddleware:
+    """Resolve the signed-in user's current church once per request: ``request.church`` and
+    ``request.role`` (None when signed out or without a church). API-key requests get theirs from
+    the key, in the API base class, because DRF authenticates inside the view."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        membership = resolve_session_church(request)
+        request.membership = membership
+        request.church = membership.church if membership else None
+        request.role = membership.role if membership else None
+        return self.get_response(request)

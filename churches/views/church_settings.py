@@ -1,0 +1,73 @@
+"""Settings: the church's details, and API keys."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views import View
+
+from churches import selectors, services
+from churches.forms import (
+    ApiKeyForm,
+    ChurchSettingsForm,
+)
+from churches.models import Role
+from koinonia.exceptions import BusinessRuleError
+from koinonia.tenancy import ChurchPageMixin
+
+
+class SettingsView(ChurchPageMixin, View):
+    roles = {"SAFE": Role.VIEWER, "UNSAFE": Role.ADMIN}
+
+    def get(self, request):
+        return self._render(ChurchSettingsForm(instance=request.church))
+
+    def post(self, request):
+        form = ChurchSettingsForm(request.POST, instance=request.church)
+        if form.is_valid():
+            fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+            # The ModelForm already set attributes on the instance; compare against a fresh copy.
+            request.church.refresh_from_db()
+            services.church_update(church=request.church, acting_user=request.user, **fields)
+            messages.success(request, "Settings saved.")
+            return redirect("settings")
+        return self._render(form, status=400)
+
+    def _render(self, form, status=200):
+        can_edit = Role.at_least(self.request.role, Role.ADMIN)
+        return render(self.request, "churches/settings.html", {"form": form, "can_edit": can_edit}, status=status)
+
+
+class ApiKeysView(ChurchPageMixin, View):
+    roles = {"SAFE": Role.ADMIN, "UNSAFE": Role.ADMIN}
+
+    def get(self, request):
+        return self._render(ApiKeyForm())
+
+    def post(self, request):
+        form = ApiKeyForm(request.POST)
+        new_key = None
+        if form.is_valid():
+            _, new_key = services.api_key_create(
+                church=request.church,
+                acting_user=request.user,
+                name=form.cleaned_data["name"],
+                role=form.cleaned_data["role"],
+            )
+            form = ApiKeyForm()
+        return self._render(form, new_key=new_key, status=200 if new_key else 400)
+
+    def _render(self, form, new_key=None, status=200):
+        context = {"keys": selectors.api_key_list(church=self.request.church), "form": form, "new_key": new_key}
+        return render(self.request, "churches/api_keys.html", context, status=status)
+
+
+class ApiKeyRevokeView(ChurchPageMixin, View):
+    roles = {"UNSAFE": Role.ADMIN}
+
+    def post(self, request, pk):
+        try:
+            api_key = services.api_key_revoke(church=request.church, acting_user=request.user, api_key_id=pk)
+        except BusinessRuleError:
+            raise Http404("Not found.") from None
+        messages.success(request, f"Revoked “{api_key.name}”. Integrations using it will stop working.")
+        return redirect("api_keys")
