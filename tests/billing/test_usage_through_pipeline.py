@@ -3,6 +3,7 @@ per-branch budgets stop a branch's broadcast before anything is queued, and segm
 reaching the carrier come back off both the church's usage and the branch's budget."""
 
 import pytest
+from django.utils import timezone
 
 from billing.models import BranchUsage
 from billing.selectors import usage_summary
@@ -13,7 +14,7 @@ from koinonia.exceptions import BusinessRuleError
 from messaging import services as messaging_services
 from messaging import tasks as messaging_tasks
 from messaging.models import Message, Recipient, SenderNumber
-from messaging.providers.console import set_delivery_handler
+from messaging.providers.console.tasks import set_status_receiver
 from tests.fakes.telnyx import FakeTelnyx
 from tests.messaging.support import bulk_members, phone_for, wait_until
 
@@ -67,20 +68,26 @@ def test_branch_budget_blocks_a_branch_broadcast(world, sending_church):
 
 @pytest.fixture
 def no_console_receipts():
-    """The console provider's simulated receipts off: the test reports each text's fate itself, through
-    the same path the simulated receipts take (``apply_console_deliveries``)."""
-    previous = set_delivery_handler(None)
-    yield
-    set_delivery_handler(previous)
+    """The console provider's simulated receipts off: the test reports each text's fate itself, to the
+    receiver the simulated receipts go to (``messaging.webhooks.ingest_status``, what the webhook views
+    call once a signature is verified). Yields that receiver."""
+    receiver = set_status_receiver(None)
+    yield receiver
+    set_status_receiver(receiver)
 
 
-def _report(recipients, status, django_capture_on_commit_callbacks):
-    receipts = [
-        {"provider_message_id": r.provider_message_id, "status": status, "error_code": "console_unroutable"}
-        for r in recipients
-    ]
+def _report(receiver, recipients, status, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        messaging_tasks.apply_console_deliveries(receipts)
+        for recipient in recipients:
+            receiver(
+                "console",
+                {
+                    "provider_message_id": recipient.provider_message_id,
+                    "status": status,
+                    "error_code": "console_unroutable",
+                    "at": timezone.now().isoformat(),
+                },
+            )
 
 
 def test_segments_failing_before_the_carrier_come_back_off_the_branch_budget_and_the_church(
@@ -106,7 +113,7 @@ def test_segments_failing_before_the_carrier_come_back_off_the_branch_budget_and
 
     recipients = list(Recipient.objects.filter(message=message).order_by("id"))
     refused_by_provider = recipients[:7]  # never reached a carrier: not billed
-    _report(refused_by_provider, "sending_failed", django_capture_on_commit_callbacks)
+    _report(no_console_receipts, refused_by_provider, "sending_failed", django_capture_on_commit_callbacks)
     failed_segments = sum(r.segments for r in refused_by_provider)
     assert failed_segments == 14
     message.refresh_from_db()
@@ -115,8 +122,8 @@ def test_segments_failing_before_the_carrier_come_back_off_the_branch_budget_and
     assert _usage(sending_church)["used"] - before == 60 - failed_segments
 
     # The same callbacks again change nothing; a carrier's delivery failure was billed and stays so.
-    _report(refused_by_provider, "sending_failed", django_capture_on_commit_callbacks)
-    _report(recipients[7:9], "delivery_failed", django_capture_on_commit_callbacks)
+    _report(no_console_receipts, refused_by_provider, "sending_failed", django_capture_on_commit_callbacks)
+    _report(no_console_receipts, recipients[7:9], "delivery_failed", django_capture_on_commit_callbacks)
     message.refresh_from_db()
     assert message.failed_count == 9 and message.segments_sent == 60 - failed_segments
     assert branch_used() == 60 - failed_segments
