@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import services, stripe_client
+from billing import enqueue, services, stripe_client
 from billing.models import StripeEvent, Subscription
 from koinonia.api.parsers import json_payload_problem
 from koinonia.exceptions import BusinessRuleError
@@ -145,10 +145,7 @@ def stripe_event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent
         stored = StripeEvent.objects.get(event_id=event["id"][:100])
     pending = stored.processed_at is None
     if pending:
-        from billing import tasks
-
-        event_pk = stored.pk
-        transaction.on_commit(lambda: tasks.process_webhook_stripe_event.delay(event_pk))
+        enqueue.stripe_event_process_later(stored.pk)
     return stored, pending
 
 

@@ -14,7 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from koinonia.bulk import bulk_update_rows
-from koinonia.hooks import segments_sent
+from koinonia.hooks import segments_failed
+from messaging.audience import budget_branch_id
 from messaging.models import Message, ProviderEvent, Recipient
 from messaging.providers import get_provider
 from messaging.providers.events import DeliveryState, StatusUpdate
@@ -242,16 +243,22 @@ def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
 
 
 def _unbill(recipient: Recipient) -> None:
+    """Hand back (after commit) segments counted as sent that failed before reaching the carrier: to the
+    branch the broadcast was charged to, and dated when they were counted, so they come off the same
+    usage period and branch budget they went on. Rare (carrier-side refusals), so one small read for the
+    branch per failed text is fine."""
     church_id, segments, message_id = recipient.church_id, recipient.segments, recipient.message_id
-    now = timezone.now()
+    audience = Message.objects.filter(pk=message_id).values_list("audience", flat=True).first()
+    branch_id = budget_branch_id(audience or {})
+    counted_at = recipient.sent_at or timezone.now()
     transaction.on_commit(
-        lambda: segments_sent.send(
+        lambda: segments_failed.send(
             sender=Message,
             church_id=church_id,
-            segments=-segments,
+            segments=segments,
             message_id=message_id,
-            branch_id=None,
-            occurred_at=now,
+            branch_id=branch_id,
+            occurred_at=counted_at,
         )
     )
 
