@@ -124,13 +124,15 @@ def seed_members(church, count: int) -> float:
         return 0.0
     started = time.perf_counter()
     now = timezone.now()
-    columns = "church_id, first_name, last_name, phone, phone_hash, email, sms_status, timezone, created_at, updated_at"
+    columns = (
+        "church_id, first_name, last_name, phone, phone_hash, email, email_local_hash, sms_status, timezone, "
+        "created_at, updated_at"
+    )
     with raw_cursor() as cursor, cursor.copy(f"COPY churches_member ({columns}) FROM STDIN") as copy:
         for n in range(have, count):
             phone = phone_number(n)
-            copy.write_row(
-                (church.pk, f"Member{n}", "Bench", encrypt(phone), phone_hash(phone), "", "subscribed", "", now, now)
-            )
+            identity = (f"Member{n}", "Bench", encrypt(phone), phone_hash(phone), "", "")  # no email, no email hash
+            copy.write_row((church.pk, *identity, "subscribed", "", now, now))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE churches_member")
     return time.perf_counter() - started
