@@ -9,7 +9,6 @@ PostgreSQL only: the processes must see the test's committed rows."""
 
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,8 +28,8 @@ from churches.services import api_key_create
 from messaging import services
 from messaging.models import Message, Recipient, SenderNumber
 from tests.messaging.support import (
-    ROOT,
     Beat,
+    GroupProcess,
     PrivateRedis,
     Worker,
     bulk_members,
@@ -259,26 +258,19 @@ def test_database_connections_cut_mid_broadcast_the_worker_reconnects(faults, dj
     assert duplicates <= IN_FLIGHT_BOUND
 
 
-class Gunicorn:
+class Gunicorn(GroupProcess):
     """The web tier as production runs it (gunicorn, the project's WSGI app), on a free port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], *, log_path: Path):
+        super().__init__(env, log_path=log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.process = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "koinonia.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
 
     def start(self):
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "koinonia.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        super().start()
         wait_until(self._answers, timeout=60, what="gunicorn to answer")
         return self
 
@@ -300,15 +292,6 @@ class Gunicorn:
                 pids.append(int(stat.parent.name))
         return pids
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
 
 def _post_member(web: Gunicorn, key: str, phone: str, timeout: float) -> requests.Response:
     return requests.post(
@@ -324,7 +307,7 @@ def test_gunicorn_worker_killed_mid_request_leaves_no_partial_write(faults):
     lock that stalls the ConsentEvent insert (the slow step), kills the gunicorn worker while it waits,
     and then finds neither row: PostgreSQL rolled back the dead client's transaction."""
     _, key = api_key_create(church=faults.world.church, acting_user=None, name="fault test", role="staff")
-    web = Gunicorn(faults.env, faults.log_dir / "gunicorn.log").start()
+    web = Gunicorn(faults.env, log_path=faults.log_dir / "gunicorn.log").start()
     faults.processes.append(web)
     phone = "+13125550199"
     stalled = ConsentEvent._meta.db_table
