@@ -220,13 +220,15 @@ def test_worker_killed_mid_broadcast_resumes_within_a_minute_with_few_duplicates
     assert duplicates <= IN_FLIGHT_BOUND
 
 
-def _worker_backends() -> list[int]:
+def _backends(condition: str, params: list) -> list[int]:
+    """This database's server processes (pids) matching ``condition``, SQL over ``pg_stat_activity``."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-            [WORKER_APP_NAME],
-        )
+        cursor.execute(f"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND {condition}", params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _worker_backends() -> list[int]:
+    return _backends("application_name = %s", [WORKER_APP_NAME])
 
 
 def test_database_connections_cut_mid_broadcast_the_worker_reconnects(faults, django_capture_on_commit_callbacks):
@@ -319,13 +321,7 @@ def test_gunicorn_worker_killed_mid_request_leaves_no_partial_write(faults):
         request.start()
 
         def waiting_on_the_lock() -> bool:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query ILIKE %s",
-                    [f"%{stalled}%"],
-                )
-                return cursor.fetchone()[0] == 1
+            return len(_backends("wait_event_type = 'Lock' AND query ILIKE %s", [f"%{stalled}%"])) == 1
 
         wait_until(waiting_on_the_lock, timeout=60, what="the request to stall on the consent insert")
         (worker_pid,) = web.worker_pids()
@@ -335,13 +331,8 @@ def test_gunicorn_worker_killed_mid_request_leaves_no_partial_write(faults):
     assert answers and isinstance(answers[0], requests.RequestException)  # the client saw the connection die
 
     def rolled_back() -> bool:  # the backend notices its client is gone once the lock is free
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE %s "
-                "AND state <> 'idle' AND pid <> pg_backend_pid()",
-                [f"%{stalled}%"],
-            )
-            return cursor.fetchone()[0] == 0
+        busy = "query ILIKE %s AND state <> 'idle' AND pid <> pg_backend_pid()"
+        return not _backends(busy, [f"%{stalled}%"])
 
     wait_until(rolled_back, timeout=30, what="the dead request's transaction to end")
     assert not Member.objects.filter(phone_hash=phone_hash(phone)).exists()
