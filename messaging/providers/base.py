@@ -19,6 +19,7 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import ClassVar, Literal
 
 from messaging.providers.events import DeliveryState, MalformedPayload, StatusUpdate
@@ -187,10 +188,11 @@ class SmsProvider(ABC):
     name: ClassVar[str]
     # Send-time and delivery-time error codes → meaning; delivery-status handling reuses it.
     error_codes: ClassVar[Mapping[str, ErrorInfo]] = {}
-    # The provider's delivery-report words → ours; words not listed (queued, sending) are not tracked.
-    status_words: ClassVar[Mapping[str, DeliveryState]] = {}
-    # Report words meaning the provider never handed the text to a carrier, so its segments are not billed.
-    unbilled_statuses: ClassVar[frozenset[str]] = frozenset()
+    # The package's ``callbacks`` module, which reads its delivery reports: ``parse_status(payload)``,
+    # ``STATUS_WORDS`` (report words → ours; words not listed, like queued or sending, are not tracked) and
+    # ``UNBILLED_STATUSES`` (words meaning the text never reached a carrier, so its segments are not billed).
+    # None: the provider sends no delivery reports.
+    callbacks: ClassVar[ModuleType | None] = None
 
     @abstractmethod
     def send(
@@ -216,15 +218,17 @@ class SmsProvider(ABC):
     def parse_status(self, payload: dict) -> StatusUpdate:
         """A delivery report in this provider's wire shape (as received, or as stored with the event) →
         StatusUpdate; MalformedPayload when it is not one."""
-        raise MalformedPayload(f"{self.name} sends no delivery reports.")
+        if self.callbacks is None:
+            raise MalformedPayload(f"{self.name} sends no delivery reports.")
+        return self.callbacks.parse_status(payload)
 
     def delivery_state(self, provider_status: str) -> DeliveryState | None:
         """Our state for one of the provider's report words, or None when it is not a change we track."""
-        return self.status_words.get(provider_status)
+        return self.callbacks.STATUS_WORDS.get(provider_status) if self.callbacks else None
 
     def billed(self, provider_status: str) -> bool:
         """False when a report says the text never reached a carrier (its segments are given back)."""
-        return provider_status not in self.unbilled_statuses
+        return self.callbacks is None or provider_status not in self.callbacks.UNBILLED_STATUSES
 
     def sends_recorded(self, provider_message_ids: Sequence[str]) -> None:
         """Our side has recorded these sends (the pipeline's write-back, a reply's record). A carrier

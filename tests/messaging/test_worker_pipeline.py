@@ -20,7 +20,6 @@ from tests.messaging.support import (
     PrivateRedis,
     Worker,
     bulk_members,
-    database_url,
     grant_segments,
     phone_for,
     point_celery_at,
@@ -31,7 +30,6 @@ from tests.messaging.support import (
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
 LEASE_SECONDS = 6
-_database_url = database_url  # test_beat.py imports it from here
 
 
 @pytest.fixture

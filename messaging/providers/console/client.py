@@ -24,7 +24,6 @@ from messaging.providers.base import (
 from messaging.providers.console import callbacks
 from messaging.providers.console.errors import CONSOLE_ERRORS
 from messaging.providers.console.tasks import report_statuses, status_receiver
-from messaging.providers.events import StatusUpdate
 from messaging.segments import segment_info
 
 logger = logging.getLogger(__name__)
@@ -51,11 +50,7 @@ def console_release_number(phone_number: str, *, released: bool = True) -> None:
 class ConsoleProvider(SmsProvider):
     name = "console"
     error_codes = CONSOLE_ERRORS
-    status_words = callbacks.STATUS_WORDS
-    unbilled_statuses = callbacks.UNBILLED_STATUSES
-
-    def parse_status(self, payload: dict) -> StatusUpdate:
-        return callbacks.parse_status(payload)
+    callbacks = callbacks
 
     def send(
         self,

@@ -6,13 +6,13 @@ signed, never re-serialised data).
 
 import base64
 import binascii
-import time
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
+from koinonia.signing import check_signed_at
 from messaging.providers.events import SignatureError
 
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
@@ -54,13 +54,7 @@ def verify_telnyx(
     timestamp = lowered.get(TIMESTAMP_HEADER)
     if not signature_b64 or not timestamp:
         raise SignatureError("missing signature or timestamp header")
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        raise SignatureError("timestamp is not a number") from None
-    current = time.time() if now is None else now
-    if abs(current - signed_at) > tolerance:
-        raise SignatureError("timestamp outside the allowed window")
+    check_signed_at(timestamp, now=now, tolerance=tolerance, error=SignatureError)
 
     public_key = _b64decode(public_key_b64, "public key")
     signature = _b64decode(signature_b64, "signature")

@@ -15,7 +15,6 @@ from messaging.providers.base import (
     SendResult,
     reads_number_answer,
 )
-from messaging.providers.events import StatusUpdate
 from messaging.providers.http import HttpSmsProvider, ProviderRequest
 from messaging.providers.twilio import callbacks
 from messaging.providers.twilio.errors import NUMBER_TAKEN_CODES, TWILIO_ERRORS
@@ -25,11 +24,7 @@ class TwilioProvider(HttpSmsProvider):
     name = "twilio"
     label = "Twilio"
     error_codes = TWILIO_ERRORS
-    status_words = callbacks.STATUS_WORDS
-    unbilled_statuses = callbacks.UNBILLED_STATUSES
-
-    def parse_status(self, payload: dict) -> StatusUpdate:
-        return callbacks.parse_status(payload)
+    callbacks = callbacks
 
     def _build_request(
         self, *, from_number: str, to_number: str, body: str, media_urls: Sequence[str], webhook_url: str | None
