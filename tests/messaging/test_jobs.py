@@ -22,6 +22,13 @@ def test_scrub_removes_phone_numbers_but_keeps_dates_and_ids():
         "Telnyx 40310: [number] is not reachable; [number] and [number] too, at 2026-03-08 07:30, id 42"
     )
     assert jobs.scrub("+44 20 7946 0958") == "[number]"
+    assert jobs.scrub("13125550100 or 1-312-555-0100") == "[number] or [number]"
+
+
+def test_scrub_keeps_hex_ids_whose_digits_look_like_a_number():
+    # A provider message id or UUID with ten digits in a row is an id support searches for, not a phone.
+    ids = "console-1d9df4c4-5e7f-4411-a1d5-a8654448650d and 12345678-1234-4234-8234-123456789012"
+    assert jobs.scrub(ids) == ids
 
 
 def test_arguments_are_summarized_by_shape():
