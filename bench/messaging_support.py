@@ -15,7 +15,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ from contextlib import contextmanager
 from datetime import time as dtime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.messaging.support import GroupProcess, Worker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "bench-logs"
@@ -51,12 +52,6 @@ def redis_url() -> str:
     if not settings.REDIS_URL:
         sys.exit("The messaging benchmarks need Redis: set REDIS_URL.")
     return settings.REDIS_URL
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def app_env(**extra: str) -> dict[str, str]:
@@ -124,13 +119,15 @@ def seed_members(church, count: int) -> float:
         return 0.0
     started = time.perf_counter()
     now = timezone.now()
-    columns = "church_id, first_name, last_name, phone, phone_hash, email, sms_status, timezone, created_at, updated_at"
+    columns = (
+        "church_id, first_name, last_name, phone, phone_hash, email, email_local_hash, sms_status, timezone, "
+        "created_at, updated_at"
+    )
     with raw_cursor() as cursor, cursor.copy(f"COPY churches_member ({columns}) FROM STDIN") as copy:
         for n in range(have, count):
             phone = phone_number(n)
-            copy.write_row(
-                (church.pk, f"Member{n}", "Bench", encrypt(phone), phone_hash(phone), "", "subscribed", "", now, now)
-            )
+            identity = (f"Member{n}", "Bench", encrypt(phone), phone_hash(phone), "", "")  # no email, no email hash
+            copy.write_row((church.pk, *identity, "subscribed", "", now, now))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE churches_member")
     return time.perf_counter() - started
@@ -208,8 +205,6 @@ class Workers:
     """Real Celery worker processes (the production command) with the bench environment."""
 
     def __init__(self, env: dict[str, str], *, processes: int = 1, concurrency: int = 2):
-        from tests.messaging.support import Worker
-
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.workers = [
             Worker(env, concurrency=concurrency, log_path=LOG_DIR / f"worker-{os.getpid()}-{i}.log")
@@ -360,44 +355,34 @@ def _serve_fake_telnyx(latency: float, rate: float | None) -> None:
 # --- gunicorn ------------------------------------------------------------------------------------------
 
 
-class Gunicorn:
+class Gunicorn(GroupProcess):
     def __init__(self, env: dict[str, str], *, workers: int = 4, threads: int = 4, app: str = "koinonia.wsgi"):
-        self.env = {**os.environ, **env}
+        super().__init__(env, log_path=LOG_DIR / f"gunicorn-{os.getpid()}.log")
         self.app = app
         self.workers, self.threads = workers, threads
         self.port = free_port()
-        self.process: subprocess.Popen | None = None
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            self.app,
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ]
 
     def start(self) -> "Gunicorn":
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        with open(LOG_DIR / f"gunicorn-{os.getpid()}.log", "ab") as log:  # the child has its own copy
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    self.app,
-                    "--workers",
-                    str(self.workers),
-                    "--threads",
-                    str(self.threads),
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--keep-alive",
-                    "30",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+        super().start()
         wait_for(self._healthy, timeout=60, interval=0.2, what="gunicorn to answer /health")
         return self
 
@@ -412,15 +397,6 @@ class Gunicorn:
             return ok
         except OSError:
             return False
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
 
 
 # --- HTTP load: processes x threads, each thread one keep-alive connection -------------------------------

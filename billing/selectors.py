@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing import rules, stripe_client
+from billing import rules, stripe_client, trial
 from billing.models import BranchBudget, BranchUsage, Plan, Subscription, UsagePeriod
 from churches.models import Church, StaffMembership
 from koinonia.tenancy import access_function, church_object_get
@@ -41,9 +41,7 @@ def subscription_get(*, church: Church) -> Subscription:
     sub = subscription_find(church=church)
     if sub is not None:
         return sub
-    from billing.services import trial_subscription_build
-
-    return trial_subscription_build(church=church)
+    return trial.trial_subscription_build(church=church)
 
 
 def plan_code(*, church: Church) -> str:
@@ -173,12 +171,92 @@ def usage_summary(
         "banner_level": standing.banner_level,
     }
     if adding:
-        from billing import limits
-
-        summary["send"] = limits.send_estimate(
+        summary["send"] = send_estimate(
             church=church, sub=sub, adding=adding, branch_id=branch_id, used=used, allowance=allowance, period=period
         )
     return summary
+
+
+# --- What a send would cost and whether it's allowed (compose pages, and the limit checker) ----------
+
+
+def used_and_allowance(*, church: Church, plan, period: rules.Period) -> tuple[int, int]:
+    """Segments used this period, and the period's allowance (the plan's plus any credit granted)."""
+    usage = usage_period_find(church_id=church.pk, period=period)
+    used = usage.segments_used if usage else 0
+    return used, plan.included_segments + (usage.credit_segments if usage else 0)
+
+
+def upgrade_hint(*, plan, field: str, needed: int, noun: str) -> str:
+    better = plan_upgrade_for(current=plan, field=field, needed=needed)
+    if better is None:
+        return "Contact support for a larger plan."
+    return f"Upgrade to {better.name} (up to {getattr(better, field):,} {noun}) on the Billing page."
+
+
+def send_estimate(
+    *,
+    church: Church,
+    sub: Subscription,
+    adding: int,
+    branch_id: int | None = None,
+    used: int | None = None,
+    allowance: int | None = None,
+    period: rules.Period | None = None,
+) -> dict:
+    """What sending ``adding`` segments would cost and whether the allowance, spend cap and branch
+    budget allow it. Compose pages show this before the church presses Send."""
+    plan = sub.plan
+    period = period or rules.current_period(sub, timezone.now())
+    if used is None or allowance is None:
+        used, allowance = used_and_allowance(church=church, plan=plan, period=period)
+    overage_before = max(0, used - allowance)
+    overage_after = max(0, used + adding - allowance)
+    estimate = {
+        "segments": adding,
+        "within_allowance": overage_after == 0,
+        "overage_segments": overage_after - overage_before,
+        "overage_cents": plan.overage_cost_cents(overage_after) - plan.overage_cost_cents(overage_before),
+        "allowed": True,
+        "code": "",
+        "status": 200,
+        "message": "",
+    }
+
+    def refuse(message: str, code: str, status: int) -> dict:
+        estimate.update(allowed=False, message=message, code=code, status=status)
+        return estimate
+
+    left = max(0, allowance - used)
+    if overage_after and not plan.overage_enabled:
+        hint = upgrade_hint(plan=plan, field="included_segments", needed=used + adding, noun="segments a month")
+        return refuse(
+            f"This send needs {adding:,} segments but only {left:,} are left on your {plan.name} plan until "
+            f"{rules.day(period.end, church)}. {hint}",
+            "plan_limit",
+            402,
+        )
+    cap = sub.spend_cap_cents
+    if overage_after and cap is not None and plan.overage_cost_cents(overage_after) > cap:
+        return refuse(
+            f"This send would bring this period's extra SMS charges to "
+            f"{rules.money(plan.overage_cost_cents(overage_after))}, over your {rules.money(cap)} spend cap "
+            f"({left:,} segments are left in your allowance). Raise the cap on the Billing page or send to fewer "
+            "people.",
+            "spend_cap",
+            422,
+        )
+    if branch_id:
+        budget, branch_used = branch_budget_usage(church=church, branch_id=int(branch_id), period=period)
+        if budget is not None and branch_used + adding > budget.monthly_segments:
+            return refuse(
+                f"This send needs {adding:,} segments but this branch has "
+                f"{max(0, budget.monthly_segments - branch_used):,} of its {budget.monthly_segments:,}-segment "
+                "monthly budget left. An owner can raise the budget on the Billing page.",
+                "branch_budget",
+                422,
+            )
+    return estimate
 
 
 def invoice_list(*, sub: Subscription, limit: int = 12) -> list[dict] | None:

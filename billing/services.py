@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing import rules, selectors, stripe_client
+from billing import enqueue, rules, selectors, stripe_client, trial
 from billing.models import BranchBudget, Plan, Subscription, UsagePeriod
 from billing.rules import CHANGEABLE_STATUSES, LIVE_STATUSES, Status
 from churches.models import Church, User
@@ -20,20 +20,6 @@ from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
 
 logger = logging.getLogger(__name__)
-TRIAL_PLAN_DEFAULTS = {
-    "name": "Free trial",
-    "price_cents": 0,
-    "max_members": 500,
-    "max_branches": 2,
-    "max_staff_seats": 5,
-    "included_segments": 500,
-    "overage_cents_per_1000": None,
-    "grace_period_days": 0,
-    "is_trial": True,
-    "is_public": False,
-}
-# Sign-up sets Church.trial_ends_at; this covers churches created before billing existed.
-LEGACY_TRIAL_DAYS = 14
 MAX_CREDIT_SEGMENTS = 1_000_000
 MAX_TRIAL_EXTENSION_DAYS = 90
 
@@ -41,32 +27,9 @@ MAX_TRIAL_EXTENSION_DAYS = 90
 # --- Trial and lookup -----------------------------------------------------------------------------
 
 
-def _trial_plan() -> Plan:
-    plan = Plan.objects.filter(is_trial=True).first()
-    if plan is None:  # only if support deleted the seeded trial plan
-        plan, _ = Plan.objects.get_or_create(code="trial", defaults=TRIAL_PLAN_DEFAULTS)
-    return plan
-
-
-def _trial_fields(church: Church) -> dict:
-    trial_end = church.trial_ends_at or church.created_at + timedelta(days=LEGACY_TRIAL_DAYS)
-    return {
-        "plan": _trial_plan(),
-        "status": Status.TRIALING,
-        "trial_ends_at": trial_end,
-        "current_period_start": church.created_at,
-        "current_period_end": trial_end,
-    }
-
-
-def trial_subscription_build(*, church: Church) -> Subscription:
-    """The trial a church is owed, unsaved (for reads)."""
-    return Subscription(church=church, **_trial_fields(church))
-
-
 def subscription_start_trial(*, church: Church) -> Subscription:
     """The trial subscription (idempotent). Churches from before billing get theirs lazily."""
-    fields = _trial_fields(church)
+    fields = trial.trial_fields(church)
     trial_end = fields["trial_ends_at"]
     with transaction.atomic():
         sub, created = Subscription.objects.select_related("plan").get_or_create(church=church, defaults=fields)
@@ -311,10 +274,7 @@ def subscription_apply_stripe(*, sub: Subscription, data: dict, fetched_at: date
             data={"status": [before[0], after[0]], "plan": [before[1], after[1]], "stripe": stripe_id},
         )
         if after[0] == Status.PAST_DUE:
-            from billing import tasks
-
-            church_id = sub.church_id
-            transaction.on_commit(lambda: tasks.send_billing_email.delay(church_id, "payment_failed"))
+            enqueue.billing_email_send_later(sub.church_id, "payment_failed")
     note = "" if plan else " (unknown price: plan kept)"
     return f"applied: {sub.status} on {sub.plan.code}{note}"
 

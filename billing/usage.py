@@ -11,7 +11,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from billing import rules, stripe_client
+from billing import enqueue, rules, stripe_client
 from billing.models import BranchUsage, MeterReport, Subscription, UsagePeriod
 from churches.models import Church
 
@@ -77,27 +77,18 @@ def _apply(*, church_id: int, delta: int, branch_id: int | None, occurred_at: da
     allowance = sub.plan.included_segments + usage.credit_segments
     _warn_once(usage=usage, allowance=allowance)
     if usage.segments_used - allowance > usage.overage_reported and sub.plan.overage_enabled:
-        from billing import tasks
-
-        usage_id = usage.pk
-        transaction.on_commit(lambda: tasks.report_overage.delay(usage_id))
+        enqueue.overage_report_later(usage.pk)
 
 
 def _warn_once(*, usage: UsagePeriod, allowance: int) -> None:
     if allowance <= 0:
         return
-    from billing import tasks
-
     for percent, field in WARNING_THRESHOLDS:
         if getattr(usage, field) is None and usage.segments_used * 100 >= allowance * percent:
             # The conditional UPDATE lets exactly one concurrent sender win the email.
             claimed = UsagePeriod.objects.filter(pk=usage.pk, **{field: None}).update(**{field: timezone.now()})
             if claimed:
-                transaction.on_commit(
-                    lambda c=usage.church_id, p=percent, u=usage.segments_used: tasks.send_billing_email.delay(
-                        c, f"usage_{p}", u
-                    )
-                )
+                enqueue.billing_email_send_later(usage.church_id, f"usage_{percent}", usage.segments_used)
             return  # crossing 100% at once doesn't also send the 80% email
 
 
@@ -122,9 +113,7 @@ def overage_report(*, usage_period_id: int) -> MeterReport | None:
         )
         usage.overage_reported = billable
         usage.save(update_fields=["overage_reported"])
-        from billing import tasks
-
-        transaction.on_commit(lambda: tasks.send_meter_report.delay(report.pk))
+        enqueue.meter_report_send_later(report.pk)
     return report
 
 

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from datetime import timedelta
 
 import stripe
@@ -17,10 +16,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from billing import services, stripe_client
+from billing import enqueue, services, stripe_client
 from billing.models import StripeEvent, Subscription
 from koinonia.api.parsers import json_payload_problem
 from koinonia.exceptions import BusinessRuleError
+from koinonia.signing import check_signed_at
 
 logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 120
@@ -70,13 +70,7 @@ def verify_stripe_signature(
             signatures.append(value)
     if timestamp is None or not signatures:
         raise StripeSignatureError("no timestamp or v1 signature")
-    try:
-        signed_at = int(timestamp)
-    except ValueError:
-        raise StripeSignatureError("timestamp is not a number") from None
-    current = time.time() if now is None else now
-    if abs(current - signed_at) > tolerance:
-        raise StripeSignatureError("timestamp outside the allowed window")
+    check_signed_at(timestamp, now=now, tolerance=tolerance, error=StripeSignatureError)
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + payload, hashlib.sha256).hexdigest()
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
         raise StripeSignatureError("signature does not match")
@@ -145,10 +139,7 @@ def stripe_event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent
         stored = StripeEvent.objects.get(event_id=event["id"][:100])
     pending = stored.processed_at is None
     if pending:
-        from billing import tasks
-
-        event_pk = stored.pk
-        transaction.on_commit(lambda: tasks.process_webhook_stripe_event.delay(event_pk))
+        enqueue.stripe_event_process_later(stored.pk)
     return stored, pending
 
 

@@ -9,7 +9,7 @@ from django.views import View
 
 from churches.selectors import member_status_counts
 from conversations.selectors import conversation_list, unread_total
-from koinonia.hooks import usage_summary
+from koinonia import policy
 from koinonia.tenancy import ChurchPageMixin
 from messaging.selectors import broadcast_stats, message_list
 
@@ -31,6 +31,6 @@ class DashboardView(ChurchPageMixin, View):
             "waiting": list(
                 conversation_list(church=church, user=user, role=role, filter_by="open").filter(unread_count__gt=0)[:5]
             ),
-            "usage": usage_summary(church=church),
+            "usage": policy.current().usage_summary(church=church),
         }
         return render(request, "dashboard.html", context)

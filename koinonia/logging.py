@@ -26,7 +26,9 @@ class RequestIdFilter(logging.Filter):
 # "+13125550100", "+44 20 7946 0958" and North American "(312) 555-0100" / "312.555.0100" / "3125550100".
 PHONE_PATTERNS = (
     re.compile(r"\+\d[\d ().-]{6,18}\d"),
-    re.compile(r"(?<!\d)\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}(?!\d)"),
+    # Not inside a longer run of letters and digits: a hex id ("…a8654448650d", a UUID's last group) is
+    # not a phone number, and scrubbing it would hide the ids support searches the logs for.
+    re.compile(r"(?<![0-9A-Za-z])(?:1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]?\d{4}(?![0-9A-Za-z])"),
 )
 # Anything shaped like an address, valid or not ("ann@example.org", "ann@@example").
 EMAIL_PATTERN = re.compile(r"[^\s'\"<>(),;:@]+@+[^\s'\"<>(),;:]+")

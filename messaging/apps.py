@@ -5,10 +5,11 @@ class MessagingConfig(AppConfig):
     name = "messaging"
 
     def ready(self):
-        from messaging.pipeline import collect_console_delivery
-        from messaging.providers.console import set_delivery_handler
+        from messaging.providers.console import set_status_receiver
+        from messaging.webhooks import ingest_status
 
-        set_delivery_handler(collect_console_delivery)
+        # The console's simulated delivery reports take the road a carrier's verified callbacks take.
+        set_status_receiver(ingest_status)
 
         from churches.signals import members_subscribed
         from messaging import admin_jobs, jobs, receivers  # noqa: F401 (admin_jobs registers the support pages)

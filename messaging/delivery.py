@@ -1,24 +1,24 @@
-"""Delivery status: provider callbacks stored once (ProviderEvent), then applied to the Recipient with
-the same provider message id. Statuses only move forward (a late "sent" never overwrites
-"delivered"); the message's counters move in the same transaction."""
+"""Delivery status, provider-neutral: callbacks (already verified and read by their provider's package
+into a StatusUpdate) stored once (ProviderEvent), then applied to the Recipient with the same provider
+message id. Statuses only move forward (a late "sent" never overwrites "delivered"); the message's
+counters move in the same transaction."""
 
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from koinonia.bulk import bulk_update_rows
-from koinonia.hooks import segments_sent
+from koinonia.hooks import segments_failed
+from messaging.audience import budget_branch_id
 from messaging.models import Message, ProviderEvent, Recipient
 from messaging.providers import get_provider
+from messaging.providers.events import DeliveryState, StatusUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -39,30 +39,18 @@ COUNTER = {
     Recipient.Status.SKIPPED: "skipped_count",
 }
 
-# Provider status words → ours. None: not a change we track (queued/sending at the provider).
-TELNYX_STATUS = {
-    "sent": Recipient.Status.SENT,
-    "delivered": Recipient.Status.DELIVERED,
-    "delivery_unconfirmed": Recipient.Status.SENT,
-    "sending_failed": Recipient.Status.FAILED,
-    "delivery_failed": Recipient.Status.FAILED,
-    "expired": Recipient.Status.FAILED,
+# The neutral states the providers map their words onto → the recipient's.
+RECIPIENT_STATUS = {
+    DeliveryState.SENT: Recipient.Status.SENT,
+    DeliveryState.DELIVERED: Recipient.Status.DELIVERED,
+    DeliveryState.FAILED: Recipient.Status.FAILED,
 }
-TWILIO_STATUS = {
-    "sent": Recipient.Status.SENT,
-    "delivered": Recipient.Status.DELIVERED,
-    "read": Recipient.Status.DELIVERED,
-    "undelivered": Recipient.Status.FAILED,
-    "failed": Recipient.Status.FAILED,
-}
-# The provider never handed these to a carrier, so their segments are not billed.
-NOT_BILLED = {("telnyx", "sending_failed"), ("twilio", "failed"), ("console", "sending_failed")}
 
 
 # Other senders of single texts (conversation replies, confirmations) register here to receive status
 # updates for provider message ids that are not broadcast recipients. A listener returns True when it
 # recognised the id. conversations registers one in its AppConfig.ready().
-StatusListener = Callable[["StatusUpdate", str | None], bool]
+StatusListener = Callable[[StatusUpdate, str | None], bool]
 _status_listeners: list[StatusListener] = []
 
 
@@ -71,23 +59,10 @@ def register_status_listener(listener: StatusListener) -> None:
         _status_listeners.append(listener)
 
 
-def map_status(update: "StatusUpdate") -> str | None:
+def map_status(update: StatusUpdate) -> str | None:
     """Our status word (a Recipient.Status value) for a provider's, or None when not tracked."""
-    table = TWILIO_STATUS if update.provider == "twilio" else TELNYX_STATUS
-    return table.get(update.provider_status)
-
-
-@dataclass(frozen=True)
-class StatusUpdate:
-    provider: str
-    event_id: str
-    event_type: str
-    provider_message_id: str
-    provider_status: str
-    occurred_at: datetime | None
-    error_code: str = ""
-    error_detail: str = ""
-    payload: dict | None = None
+    state = get_provider(update.provider).delivery_state(update.provider_status)
+    return RECIPIENT_STATUS.get(state) if state is not None else None
 
 
 def _event_row(update: StatusUpdate, **fields) -> ProviderEvent:
@@ -101,32 +76,6 @@ def _event_row(update: StatusUpdate, **fields) -> ProviderEvent:
         payload=update.payload or {},
         **fields,
     )
-
-
-def receive_status(update: StatusUpdate) -> str:
-    """Entry point for webhooks and the console simulator: store the event once and apply it, in
-    one transaction (one commit per callback). The message's counter row is touched last, so its lock
-    is held only until the commit: every callback of a broadcast updates that one row."""
-    new_status = map_status(update)
-    with transaction.atomic():
-        recipient = _locked_recipient(update)
-        outcome = _outcome_for(recipient, new_status)
-        stored = _insert_once(
-            _event_row(
-                update,
-                outcome=outcome if recipient is not None else ProviderEvent.Outcome.PENDING,
-                processed_at=timezone.now() if recipient is not None else None,
-                detail=f"recipient {recipient.pk}" if recipient is not None else "",
-            )
-        )
-        if not stored:
-            return "duplicate"
-        if recipient is None:
-            event = ProviderEvent.objects.get(provider=update.provider, event_id=update.event_id[:128])
-            return _offer_to_listeners(event, update, new_status)
-        if outcome == ProviderEvent.Outcome.APPLIED:
-            _move_counters(recipient.message_id, _transition(recipient, update, new_status))
-        return outcome
 
 
 def accept_status(update: StatusUpdate) -> str:
@@ -265,7 +214,7 @@ def _transition(recipient: Recipient, update: StatusUpdate, new_status: str, *, 
         recipient.save(update_fields=fields)
     deltas = Counter({COUNTER[old_status]: -1})
     deltas[COUNTER[new_status]] += 1
-    if (update.provider, update.provider_status) in NOT_BILLED and recipient.segments:
+    if recipient.segments and not get_provider(update.provider).billed(update.provider_status):
         deltas["segments_sent"] -= recipient.segments
         _unbill(recipient)
     return dict(deltas)
@@ -294,16 +243,22 @@ def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
 
 
 def _unbill(recipient: Recipient) -> None:
+    """Hand back (after commit) segments counted as sent that failed before reaching the carrier: to the
+    branch the broadcast was charged to, and dated when they were counted, so they come off the same
+    usage period and branch budget they went on. Rare (carrier-side refusals), so one small read for the
+    branch per failed text is fine."""
     church_id, segments, message_id = recipient.church_id, recipient.segments, recipient.message_id
-    now = timezone.now()
+    audience = Message.objects.filter(church_id=church_id, pk=message_id).values_list("audience", flat=True).first()
+    branch_id = budget_branch_id(audience or {})
+    counted_at = recipient.sent_at or timezone.now()
     transaction.on_commit(
-        lambda: segments_sent.send(
+        lambda: segments_failed.send(
             sender=Message,
             church_id=church_id,
-            segments=-segments,
+            segments=segments,
             message_id=message_id,
-            branch_id=None,
-            occurred_at=now,
+            branch_id=branch_id,
+            occurred_at=counted_at,
         )
     )
 
@@ -334,13 +289,5 @@ def apply_pending_events(*, provider_message_ids: Iterable[str] | None = None, o
 
 
 def update_from_stored(event: ProviderEvent) -> StatusUpdate:
-    from messaging import webhooks
-
-    return webhooks.parse_status(event.provider, event.payload)
-
-
-def parse_time(value) -> datetime | None:
-    if not value:
-        return None
-    parsed = parse_datetime(str(value).replace(" ", "T", 1)) if isinstance(value, str) else None
-    return parsed
+    """A stored callback read again by its provider's package (the payload is kept as received)."""
+    return get_provider(event.provider).parse_status(event.payload)

@@ -283,8 +283,8 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
             _db_retry(record_outcomes, message=message, lease=batch.lease, outcomes=done_buffer)
             for _ in done_buffer:
                 unwritten.release()
+            provider.sends_recorded([o.provider_message_id for o in done_buffer if o.status == "sent"])
             done_buffer = []
-            forward_console_deliveries()
         if pending and time.monotonic() - renewed_at > renew_every:
             # A slow provider or a throttled account must not let the lease run out under a live worker:
             # the sweeper would hand the rows to another worker and they would be sent twice.
@@ -334,35 +334,6 @@ def halt_message(*, message_id: int, reason: str) -> None:
             queued_count=F("queued_count") - skipped, skipped_count=F("skipped_count") + skipped
         )
     logger.error("broadcast halted", extra={"message_id": message_id, "reason": reason})
-
-
-_console_deliveries: list[dict] = []
-_console_lock = threading.Lock()
-
-
-def collect_console_delivery(delivery) -> None:
-    """Console provider hook (runs in sender threads): keep the simulated result until the send result
-    is written, then apply it like a provider callback, a moment later."""
-    with _console_lock:
-        _console_deliveries.append(
-            {
-                "provider_message_id": delivery.provider_message_id,
-                "status": delivery.status,
-                "error_code": delivery.error_code,
-            }
-        )
-
-
-def forward_console_deliveries() -> None:
-    with _console_lock:
-        deliveries = _console_deliveries[:]
-        _console_deliveries.clear()
-    if deliveries:
-        from messaging.tasks import apply_console_deliveries
-
-        apply_console_deliveries.apply_async(
-            args=[deliveries], countdown=_setting("CONSOLE_DELIVERY_DELAY_SECONDS", 1.5)
-        )
 
 
 _FINAL = {"sent": Recipient.Status.SENT, "failed": Recipient.Status.FAILED, "skipped": Recipient.Status.SKIPPED}

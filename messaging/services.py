@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from churches.models import ApiKey, Church, User
 from churches.services import audit_record
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import broadcast_headroom, check_limit
 from koinonia.tenancy import church_object_get
 from messaging.audience import audience_count, budget_branch_id, clean_audience, materialize_recipients
 from messaging.models import Message, MessageTemplate, Recipient, SenderNumber
@@ -111,7 +111,7 @@ def message_send(
     estimate = _audience_estimate(church=church, audience=audience, segments=segments)
     if estimate == 0:
         raise BusinessRuleError("Nobody in this audience can receive texts (no subscribed members).", field="audience")
-    check_limit(
+    policy.current().check(
         church=church,
         resource="broadcast",
         # Uncounted (None) only when nothing caps the amount: the check then looks at standing alone.
@@ -164,7 +164,7 @@ def _audience_estimate(*, church: Church, audience: dict, segments: int) -> int 
     refuse it (allowance without overage, spend cap, branch budget): past that point the send is refused
     and the refusal is worth a full count for its message. With no cap on the amount there is nothing
     to decide, so nothing more is counted here."""
-    headroom = broadcast_headroom(church=church, branch_id=budget_branch_id(audience))
+    headroom = policy.current().headroom(church=church, branch_id=budget_branch_id(audience))
     bound = EXACT_COUNT_UP_TO if headroom is None else max(EXACT_COUNT_UP_TO, headroom // max(segments, 1) + 1)
     counted = audience_count(church=church, audience=audience, upto=bound)
     if counted < bound:

@@ -9,9 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging import pipeline, services
-from messaging.delivery import BATCH_SCHEDULED_KEY, apply_pending_events, apply_status_batch, receive_status
+from messaging.delivery import BATCH_SCHEDULED_KEY, apply_pending_events, apply_status_batch
 from messaging.models import Message, ProviderEvent, Recipient
-from messaging.webhooks import parse_status
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +63,6 @@ def apply_status_events() -> int:
     while batch := apply_status_batch():
         applied += batch
     return applied
-
-
-@shared_task
-def apply_console_deliveries(deliveries: list[dict]) -> None:
-    """The console provider's stand-in for delivery callbacks."""
-    for delivery in deliveries:
-        receive_status(parse_status("console", {**delivery, "at": timezone.now().isoformat()}))
 
 
 @shared_task

@@ -14,9 +14,9 @@ from django.utils.text import slugify
 from churches.models import ApiKey, AuditLog, Church, Invitation, Role, StaffMembership, User
 from churches.selectors import api_key_get, staff_membership_get
 from churches.signals import church_created
+from koinonia import policy
 from koinonia.api.authentication import KEY_PREFIX, hash_api_key
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit
 
 TRIAL_DAYS = 14
 
@@ -126,7 +126,7 @@ def staff_invite(*, church: Church, acting_user: User, email: str, role: str) ->
     email = email.strip().lower()
     if StaffMembership.objects.for_church(church).filter(user__email__iexact=email).exists():
         raise BusinessRuleError("This person is already on the team.", field="email", code="conflict", status=409)
-    check_limit(church=church, resource="staff_seats", adding=1)
+    policy.current().check(church=church, resource="staff_seats", adding=1)
     # A new invitation replaces any pending one for the same address.
     Invitation.objects.for_church(church).filter(email__iexact=email, accepted_at=None, revoked_at=None).update(
         revoked_at=timezone.now()
@@ -183,7 +183,7 @@ def invitation_accept(*, token: str, user: User) -> StaffMembership:
             status=403,
         )
     if not StaffMembership.objects.for_church(invitation.church).filter(user=user).exists():
-        check_limit(church=invitation.church, resource="staff_seats", adding=1)
+        policy.current().check(church=invitation.church, resource="staff_seats", adding=1)
     membership, created = StaffMembership.objects.get_or_create(
         church=invitation.church, user=user, defaults={"role": invitation.role}
     )

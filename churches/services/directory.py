@@ -12,8 +12,8 @@ from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, GroupMe
 from churches.services.accounts import audit_record
 from churches.services.consent import consent_record
 from churches.services.member_fields import clean_member_fields, normalize_phone
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit
 
 __all__ = [
     "branch_create",
@@ -49,7 +49,7 @@ def branch_create(
     *, church: Church, acting_user: User | None, name: str, address: str = "", timezone_name: str = ""
 ) -> Branch:
     name = _clean_name(name, what="branch")
-    check_limit(church=church, resource="branches", adding=1)
+    policy.current().check(church=church, resource="branches", adding=1)
     if Branch.objects.for_church(church).filter(name__iexact=name).exists():
         raise _unique_name_error("branch", name)
     return Branch.objects.create(church=church, name=name, address=address.strip(), timezone=timezone_name)
@@ -241,7 +241,7 @@ def member_create(
         raise BusinessRuleError(
             "A member with this phone number already exists.", field="phone", code="conflict", status=409
         )
-    check_limit(church=church, resource="members", adding=1)
+    policy.current().check(church=church, resource="members", adding=1)
     groups = _groups_of(church, group_ids)
     try:
         with transaction.atomic():

@@ -32,9 +32,9 @@ from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, GroupMe
 from churches.services.accounts import audit_record
 from churches.services.consent import consent_record_many
 from churches.services.member_fields import MEMBER_DETAIL_FIELDS, clean_member_fields, normalize_phone
+from koinonia import policy
 from koinonia.bulk import bulk_update_rows
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit
 
 __all__ = [
     "BULK_UPSERT_MAX_ROWS",
@@ -92,7 +92,7 @@ class FitToLimit:
         if self.detail or not wanted:
             return 0 if self.detail else wanted
         try:
-            check_limit(church=church, resource="members", adding=wanted)
+            policy.current().check(church=church, resource="members", adding=wanted)
             return wanted
         except BusinessRuleError as exc:
             self.detail = exc.message
@@ -100,7 +100,7 @@ class FitToLimit:
         while low < high:
             middle = (low + high + 1) // 2
             try:
-                check_limit(church=church, resource="members", adding=middle)
+                policy.current().check(church=church, resource="members", adding=middle)
             except BusinessRuleError:
                 high = middle - 1
             else:
@@ -154,7 +154,7 @@ def _admit(church: Church, new: list[int], limit: FitToLimit | None, outcomes: l
     """The new rows the plan allows. Without ``limit`` the plan's refusal is raised for all of them."""
     if limit is None:
         if new:
-            check_limit(church=church, resource="members", adding=len(new))
+            policy.current().check(church=church, resource="members", adding=len(new))
         return new
     admitted = limit.admit(church, len(new))
     for i in new[admitted:]:

@@ -1,7 +1,7 @@
 """Branches: list with counts, add, rename, delete."""
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views import View
 
 from churches import selectors, services
@@ -9,41 +9,31 @@ from churches.forms import (
     BranchForm,
 )
 from churches.models import Branch, Role
+from churches.views.directory import ListWithAddFormView
 from koinonia.exceptions import BusinessRuleError
 from koinonia.tenancy import ChurchPageMixin
 
 
-class BranchListView(ChurchPageMixin, View):
+class BranchListView(ListWithAddFormView):
     """Branches with member and group counts (one query); staff add and rename, admins delete."""
 
-    def get(self, request):
-        return self._render(BranchForm())
+    template_name = "churches/directory/branches.html"
+    rows_name = "branches"
+    success_url = "branch_list"
 
-    def post(self, request):
-        form = BranchForm(request.POST)
-        if form.is_valid():
-            try:
-                branch = services.branch_create(
-                    church=request.church,
-                    acting_user=request.user,
-                    name=form.cleaned_data["name"],
-                    address=form.cleaned_data["address"],
-                )
-            except BusinessRuleError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            else:
-                messages.success(request, f"Added the branch {branch.name}.")
-                return redirect("branch_list")
-        return self._render(form, status=400)
+    def form(self, data=None):
+        return BranchForm(data)
 
-    def _render(self, form, status=200):
-        context = {
-            "branches": selectors.branch_list_with_member_counts(church=self.request.church),
-            "form": form,
-            "can_edit": Role.at_least(self.request.role, Role.STAFF),
-            "can_delete": Role.at_least(self.request.role, Role.ADMIN),
-        }
-        return render(self.request, "churches/directory/branches.html", context, status=status)
+    def rows(self):
+        return selectors.branch_list_with_member_counts(church=self.request.church)
+
+    def create(self, data):
+        return services.branch_create(
+            church=self.request.church, acting_user=self.request.user, name=data["name"], address=data["address"]
+        )
+
+    def added_message(self, created):
+        return f"Added the branch {created.name}."
 
 
 class BranchUpdateView(ChurchPageMixin, View):

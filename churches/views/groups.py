@@ -9,40 +9,30 @@ from churches.forms import (
     GroupForm,
 )
 from churches.models import Group, Role
+from churches.views.directory import ListWithAddFormView
 from churches.views.members import member_rows
 from koinonia.exceptions import BusinessRuleError
 from koinonia.tenancy import ChurchPageMixin
 
 
-class GroupListView(ChurchPageMixin, View):
+class GroupListView(ListWithAddFormView):
     """Groups with member counts (one query); staff add, admins delete."""
 
-    def _form(self, data=None):
+    template_name = "churches/directory/groups.html"
+    rows_name = "groups"
+    success_url = "group_list"
+
+    def form(self, data=None):
         return GroupForm(data, branches=listing.branch_choices(church=self.request.church))
 
-    def get(self, request):
-        return self._render(self._form())
+    def rows(self):
+        return selectors.group_list_with_member_counts(church=self.request.church)
 
-    def post(self, request):
-        form = self._form(request.POST)
-        if form.is_valid():
-            try:
-                group = services.group_create(church=request.church, acting_user=request.user, **form.cleaned_data)
-            except BusinessRuleError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            else:
-                messages.success(request, f"Added the group {group.name}.")
-                return redirect("group_list")
-        return self._render(form, status=400)
+    def create(self, data):
+        return services.group_create(church=self.request.church, acting_user=self.request.user, **data)
 
-    def _render(self, form, status=200):
-        context = {
-            "groups": selectors.group_list_with_member_counts(church=self.request.church),
-            "form": form,
-            "can_edit": Role.at_least(self.request.role, Role.STAFF),
-            "can_delete": Role.at_least(self.request.role, Role.ADMIN),
-        }
-        return render(self.request, "churches/directory/groups.html", context, status=status)
+    def added_message(self, created):
+        return f"Added the group {created.name}."
 
 
 class GroupDetailView(ChurchPageMixin, View):

@@ -13,9 +13,10 @@ from churches.models import ConsentEvent, Member, SmsStatus
 from churches.services import consent_record
 from conversations.models import Conversation, ConversationMessage
 from koinonia.hooks import segments_sent
-from messaging.delivery import StatusUpdate, apply_pending_events
+from messaging.delivery import apply_pending_events
 from messaging.pipeline import webhook_url_for
 from messaging.providers import PermanentSendError, TransientSendError, get_provider
+from messaging.providers.events import StatusUpdate
 from messaging.segments import segment_info
 from messaging.services import default_sender
 
@@ -102,11 +103,7 @@ def message_deliver(*, message_id: int, attempt: int = 1) -> float | None:
         return exc.retry_after or min(300.0, 5.0 * 2 ** (attempt - 1))
     _record_sent(message, result, provider_name=provider.name)
     apply_pending_events(provider_message_ids=[result.provider_message_id])
-    if provider.name == "console":
-        # The console provider's simulated delivery receipts go out with the send pipeline's; push ours.
-        from messaging.pipeline import forward_console_deliveries
-
-        forward_console_deliveries()
+    provider.sends_recorded([result.provider_message_id])
     return None
 
 

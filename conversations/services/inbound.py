@@ -20,11 +20,11 @@ from churches.models import Church, ConsentEvent, Group, Member, SmsStatus
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import consent_record, group_members_add, member_create
 from conversations.consent_classifier import Classification, Intent, classify, normalize
-from conversations.inbound import InboundText, parse_telnyx, parse_twilio
 from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
 from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import ProviderEvent, SenderNumber
+from messaging.providers.events import InboundText
 
 logger = logging.getLogger(__name__)
 
@@ -442,16 +442,3 @@ def _conversation_text(*, who, conversation, settings_row) -> str:
             Conversation.objects.filter(pk=conversation.pk).update(last_auto_reply_at=now)
             return "text (after-hours reply)"
     return "text"
-
-
-# --- Webhook handlers (registered in ConversationsConfig.ready) -------------------------------------------
-# Here rather than beside the parsers in ``conversations.inbound``: parsing stays below the services,
-# which read its InboundText, so the two modules don't import each other.
-
-
-def handle_telnyx(provider: str, payload: dict) -> None:
-    inbound_receive(inbound=parse_telnyx(payload))
-
-
-def handle_twilio(provider: str, params: dict) -> None:
-    inbound_receive(inbound=parse_twilio(params))

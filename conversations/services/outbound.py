@@ -21,8 +21,8 @@ from django.db.models import F
 from churches.models import ApiKey, Church, User
 from conversations.models import Conversation, ConversationMessage
 from conversations.services.handoff import recipient_opted_out
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit
 from messaging.segments import segment_info
 from messaging.services import validate_body
 
@@ -109,7 +109,7 @@ def queue_auto_reply(
     if not body:
         return None
     try:
-        check_limit(church=conversation.church, resource="reply", adding=segment_info(body).segments)
+        policy.current().check(church=conversation.church, resource="reply", adding=segment_info(body).segments)
     except BusinessRuleError as exc:
         logger.info(
             "automatic reply skipped by plan limit", extra={"conversation": conversation.pk, "why": exc.message}
@@ -180,7 +180,7 @@ def reply_send(
             status=409,
         )
     _, segments = validate_body(body, ["picture"] if upload else [])
-    check_limit(church=church, resource="reply", adding=segments)
+    policy.current().check(church=church, resource="reply", adding=segments)
     media = [store_upload(church=church, upload=upload)] if upload else []
     message = queue_text(
         conversation=conversation, kind=Kind.TEXT, body=body, author=acting_user, api_key=api_key, media=media

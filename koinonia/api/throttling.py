@@ -1,7 +1,7 @@
 """API rate limits, per key and per staff session, each with a sustained and a burst rate.
 
 An API key's rates come from its church's plan (``API_PLAN_RATE_LIMITS``, by plan code, read through
-``hooks.church_plan_code`` so koinonia needs no billing import); ``API_RATE_LIMIT`` /
+the plan policy, ``koinonia.policy``, so koinonia needs no billing import); ``API_RATE_LIMIT`` /
 ``API_BURST_RATE_LIMIT``, when set, override them for every key. Staff browsers calling the API with a
 session are limited per user (scopes ``session`` and ``session_burst``). A refusal is DRF's Throttled:
 a 429 in the error shape with Retry-After; the RateLimit-* headers are added by ``ApiGuardMiddleware``."""
@@ -9,7 +9,7 @@ a 429 in the error shape with Retry-After; the RateLimit-* headers are added by 
 from django.conf import settings
 from django.core.cache import cache
 
-from koinonia import hooks
+from koinonia import policy
 from koinonia.api.authentication import ApiKeyUser
 from koinonia.throttling import WindowRateThrottle
 
@@ -26,7 +26,7 @@ def church_plan_code(church) -> str:
     key = plan_cache_key(church)
     code = cache.get(key)
     if code is None:
-        code = hooks.church_plan_code(church=church) or ""
+        code = policy.current().plan_code(church=church)
         cache.set(key, code, PLAN_CACHE_SECONDS)
     return code
 

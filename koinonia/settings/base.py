@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "messaging",
     "conversations",
     "billing",
+    "koinonia",  # the project package: management commands that span every app (seed_demo)
 ]
 
 MIDDLEWARE = [

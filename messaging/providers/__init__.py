@@ -1,6 +1,9 @@
-"""SMS providers behind one interface (:class:`~messaging.providers.base.SmsProvider`).
+"""SMS providers behind one interface (:class:`~messaging.providers.base.SmsProvider`), one package each.
 
-``get_provider()`` returns the configured one (``settings.SMS_PROVIDER``: console, telnyx or twilio).
+``get_provider()`` returns the configured one (``settings.SMS_PROVIDER``: console, telnyx or twilio), or the
+one named (a stored callback's provider). A package (``telnyx/``, ``twilio/``, ``console/``) owns its client,
+its callbacks' parsing into the neutral types of ``events.py``, its signature check and its error codes;
+the providers know nothing of broadcasts (a contract in ``.importlinter``).
 """
 
 from django.conf import settings

@@ -9,13 +9,20 @@ Numbers: :meth:`SmsProvider.search_numbers` / :meth:`~SmsProvider.order_number` 
 :meth:`~SmsProvider.inspect_number` / :meth:`~SmsProvider.assign_messaging_profile` /
 :meth:`~SmsProvider.set_webhook_url` let phone-linking recovery (``messaging/linking.py``) find and repair a
 number that drifted. Their failures raise :class:`NumberError`, whose ``reason`` is shown to staff as is.
+
+Callbacks: each provider package reads its own delivery reports (:meth:`SmsProvider.parse_status` →
+:class:`~messaging.providers.events.StatusUpdate`, words mapped by :meth:`~SmsProvider.delivery_state`); its
+inbound texts and signatures are read by module functions of the package, which ``messaging/webhooks.py`` routes to.
 """
 
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import ClassVar, Literal
+
+from messaging.providers.events import DeliveryState, MalformedPayload, StatusUpdate
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,11 @@ class SmsProvider(ABC):
     name: ClassVar[str]
     # Send-time and delivery-time error codes → meaning; delivery-status handling reuses it.
     error_codes: ClassVar[Mapping[str, ErrorInfo]] = {}
+    # The package's ``callbacks`` module, which reads its delivery reports: ``parse_status(payload)``,
+    # ``STATUS_WORDS`` (report words → ours; words not listed, like queued or sending, are not tracked) and
+    # ``UNBILLED_STATUSES`` (words meaning the text never reached a carrier, so its segments are not billed).
+    # None: the provider sends no delivery reports.
+    callbacks: ClassVar[ModuleType | None] = None
 
     @abstractmethod
     def send(
@@ -200,6 +212,29 @@ class SmsProvider(ABC):
         if info is not None:
             return info.reason
         return fallback or f"The provider reported error {code}."
+
+    # Delivery reports --------------------------------------------------------------------------------
+
+    def parse_status(self, payload: dict) -> StatusUpdate:
+        """A delivery report in this provider's wire shape (as received, or as stored with the event) →
+        StatusUpdate; MalformedPayload when it is not one."""
+        if self.callbacks is None:
+            raise MalformedPayload(f"{self.name} sends no delivery reports.")
+        return self.callbacks.parse_status(payload)
+
+    def delivery_state(self, provider_status: str) -> DeliveryState | None:
+        """Our state for one of the provider's report words, or None when it is not a change we track."""
+        return self.callbacks.STATUS_WORDS.get(provider_status) if self.callbacks else None
+
+    def billed(self, provider_status: str) -> bool:
+        """False when a report says the text never reached a carrier (its segments are given back)."""
+        return self.callbacks is None or provider_status not in self.callbacks.UNBILLED_STATUSES
+
+    def sends_recorded(self, provider_message_ids: Sequence[str]) -> None:
+        """Our side has recorded these sends (the pipeline's write-back, a reply's record). A carrier
+        reports on its own and needs nothing; the console provider, standing in for one, schedules its
+        simulated delivery reports here, off the sender threads."""
+        return None
 
     # Numbers ----------------------------------------------------------------------------------------
     # Not abstract: a provider that cannot provision says so in plain words instead of failing to load.

@@ -10,8 +10,8 @@ from django.core.exceptions import BadRequest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from messaging.delivery import parse_time
 from messaging.models import SenderNumber, TenDlcBrand, TenDlcCampaign, TenDlcEvent, TenDlcNumberAssignment
+from messaging.providers.events import parse_time
 from messaging.providers.tendlc import TenDlcError, failure_reasons, get_registrar, link_number_to_campaign
 from messaging.tendlc.state import CAMPAIGN_FAILED, CAMPAIGN_INACTIVE, CAMPAIGN_PENDING, CampaignStatus, brand_ready
 

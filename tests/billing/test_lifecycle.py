@@ -9,8 +9,9 @@ from django.utils import timezone
 from billing.models import StripeEvent, Subscription
 from churches import services as church_services
 from churches.models import AuditLog, Role, StaffMembership
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit, segments_sent, usage_summary
+from koinonia.hooks import segments_sent
 from tests.billing.conftest import subscribe, subscribe_and_deliver
 from tests.fakes.stripe import post_events
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def refused(church, resource, adding=1, **context) -> BusinessRuleError | None:
     try:
-        check_limit(church=church, resource=resource, adding=adding, **context)
+        policy.current().check(church=church, resource=resource, adding=adding, **context)
     except BusinessRuleError as exc:
         return exc
     return None
@@ -37,13 +38,13 @@ def test_signup_starts_the_trial(client, django_capture_on_commit_callbacks):
     sub = Subscription.objects.get(church=church)
     assert sub.status == "trialing" and sub.plan.is_trial
     assert sub.trial_ends_at == church.trial_ends_at
-    assert usage_summary(church=church)["status"] == "trialing"
+    assert policy.current().usage_summary(church=church)["status"] == "trialing"
 
 
 def test_churches_from_before_billing_get_a_trial_lazily(world):
     assert not Subscription.objects.filter(church=world.church).exists()
     assert refused(world.church, "broadcast", 10) is None  # reads never write...
-    assert usage_summary(church=world.church)["status"] == "trialing"
+    assert policy.current().usage_summary(church=world.church)["status"] == "trialing"
     assert not Subscription.objects.filter(church=world.church).exists()
     segments_sent.send(
         sender=None, church_id=world.church.pk, segments=3, message_id=None, branch_id=None, occurred_at=timezone.now()
@@ -130,7 +131,7 @@ def test_past_due_keeps_sending_through_the_grace_period(client, world, fake_str
     sub.refresh_from_db()
     assert sub.status == "past_due" and sub.past_due_since is not None
     assert refused(world.church, "broadcast", 10) is None
-    summary = usage_summary(church=world.church)
+    summary = policy.current().usage_summary(church=world.church)
     assert summary["status"] == "past_due" and "couldn't take your last payment" in summary["banner"]
     page = world.page_client(Role.ADMIN).get("/billing/")
     assert b"couldn&#x27;t take your last payment" in page.content
@@ -150,7 +151,7 @@ def test_payment_failure_grace_blocked_then_paid(client, world, fake_stripe, mai
     assert refused(world.church, "reply") is None
     assert refused(world.church, "confirmation") is None
     assert refused(world.church, "reply", kind="opt_out_confirmation") is None
-    assert usage_summary(church=world.church)["can_broadcast"] is False
+    assert policy.current().usage_summary(church=world.church)["can_broadcast"] is False
     assert any("couldn't take your payment" in m.subject for m in mailoutbox)
 
     post_events(client, fake_stripe.pay_latest_invoice(sub.stripe_subscription_id))

@@ -7,8 +7,9 @@ from django.utils import timezone
 from billing.models import Plan
 from churches import services as church_services
 from churches.models import Role
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
-from koinonia.hooks import check_limit, segments_sent, usage_summary
+from koinonia.hooks import segments_sent
 from tests.billing.conftest import subscribe_and_deliver
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def sent(church, segments, branch_id=None):
 
 def refusal(church, resource, adding=1, **context) -> BusinessRuleError | None:
     try:
-        check_limit(church=church, resource=resource, adding=adding, **context)
+        policy.current().check(church=church, resource=resource, adding=adding, **context)
     except BusinessRuleError as exc:
         return exc
     return None
@@ -35,7 +36,7 @@ def refusal(church, resource, adding=1, **context) -> BusinessRuleError | None:
 
 def test_compose_sees_the_cost_and_what_is_left(world):
     sent(world.church, 120)
-    summary = usage_summary(church=world.church, adding=30)
+    summary = policy.current().usage_summary(church=world.church, adding=30)
     assert (summary["allowance"], summary["used"], summary["remaining"]) == (500, 120, 380)
     assert summary["send"] == {
         "segments": 30,
@@ -56,7 +57,7 @@ def test_trial_allowance_is_a_hard_limit_with_an_upgrade_path(world):
     exc = refusal(world.church, "broadcast", 11)
     assert exc.code == "plan_limit" and exc.status == 402
     assert "needs 11 segments but only 10 are left" in exc.message and "Upgrade to Starter" in exc.message
-    assert usage_summary(church=world.church, adding=11)["send"]["allowed"] is False
+    assert policy.current().usage_summary(church=world.church, adding=11)["send"]["allowed"] is False
     # Replies and confirmations don't draw on the broadcast allowance check.
     assert refusal(world.church, "reply") is None and refusal(world.church, "confirmation") is None
 
@@ -71,7 +72,7 @@ def test_spend_cap_blocks_sends_that_would_pass_it(client, world, other_world, f
     exc = refusal(world.church, "broadcast", 84)
     assert exc.code == "spend_cap" and exc.status == 422
     assert "$1.01, over your $1.00 spend cap" in exc.message and "Raise the cap on the Billing page" in exc.message
-    assert usage_summary(church=world.church, adding=84)["send"]["code"] == "spend_cap"
+    assert policy.current().usage_summary(church=world.church, adding=84)["send"]["code"] == "spend_cap"
     assert refusal(other_world.church, "broadcast", 84) is None  # another church's cap is its own
     # A cap of 0 means: never past the allowance. Empty means no cap.
     owner.post("/billing/spend-cap/", {"spend_cap": "0"})

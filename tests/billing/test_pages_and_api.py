@@ -7,6 +7,7 @@ from django.utils import timezone
 from billing.models import BranchBudget, Subscription
 from churches import services as church_services
 from churches.models import AuditLog, Role
+from koinonia import policy
 from koinonia.hooks import segments_sent
 from tests.billing.conftest import subscribe_and_deliver
 from tests.conftest import assert_error_shape
@@ -168,9 +169,7 @@ def test_trial_extension_revives_an_expired_trial(world):
 
     world.church.trial_ends_at = timezone.now() - timezone.timedelta(days=2)
     world.church.save(update_fields=["trial_ends_at"])
-    from koinonia.hooks import usage_summary
-
-    assert usage_summary(church=world.church)["status"] == "trial_expired"
+    assert policy.current().usage_summary(church=world.church)["status"] == "trial_expired"
     support = UserFactory(is_staff=True)
     services.trial_extend(church=world.church, acting_user=support, days=5, reason="asked nicely")
-    assert usage_summary(church=world.church)["status"] == "trialing"
+    assert policy.current().usage_summary(church=world.church)["status"] == "trialing"

@@ -4,7 +4,7 @@ import pytest
 
 from churches import services
 from churches.models import ApiKey, AuditLog, ConsentEvent, GroupMembership, Member, Role, SmsStatus
-from koinonia import hooks
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
 from tests.conftest import assert_error_shape, assert_role_refused
 from tests.factories import BranchFactory, GroupFactory, MemberFactory
@@ -115,17 +115,19 @@ def test_bulk_runs_in_a_fixed_number_of_queries(world, rows, django_assert_max_n
     assert Member.objects.filter(church=world.church, sms_status="subscribed").count() == 2 * rows
 
 
-def test_plan_limit_refuses_the_whole_batch(world, monkeypatch):
-    def refuse(*, church, resource, adding, **context):
+class OneMoreMember(policy.PermissivePolicy):
+    def check(self, *, church, resource, adding=1, **context):
         if resource == "members" and adding > 1:
             raise BusinessRuleError("Your plan allows 1 more member.", code="plan_limit", status=402)
 
-    monkeypatch.setattr(hooks, "_limit_checkers", [refuse])
+
+def test_plan_limit_refuses_the_whole_batch(world):
     client = world.api_client(Role.STAFF)
     rows = [{"phone": "312-555-0130"}, {"phone": "312-555-0131"}]
-    assert_error_shape(client.post(URL, {"members": rows}, format="json"), 402, "plan_limit")
-    assert not Member.objects.filter(church=world.church).exists()
-    assert client.post(URL, {"members": rows[:1]}, format="json").json()["created"] == 1
+    with policy.registered(OneMoreMember()):
+        assert_error_shape(client.post(URL, {"members": rows}, format="json"), 402, "plan_limit")
+        assert not Member.objects.filter(church=world.church).exists()
+        assert client.post(URL, {"members": rows[:1]}, format="json").json()["created"] == 1
 
 
 def test_bad_envelopes_are_400(world):

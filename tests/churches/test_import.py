@@ -13,7 +13,7 @@ from django.urls import reverse
 from churches import imports
 from churches.imports import run as import_run
 from churches.models import ConsentEvent, Group, GroupMembership, ImportJob, Member, Role, SmsStatus
-from koinonia import hooks
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
 from tests.factories import BranchFactory, MemberFactory
 
@@ -57,16 +57,16 @@ def report(world, job) -> list[list[str]]:
 
 @pytest.fixture
 def member_limit():
-    """A plan that allows ``limit[0]`` members, registered the way billing registers its checker."""
+    """A plan that allows ``limit[0]`` members, registered the way billing registers its policy."""
     limit = [3]
 
-    def checker(*, church, resource, adding, **context):
-        if resource == "members" and Member.objects.filter(church=church).count() + adding > limit[0]:
-            raise BusinessRuleError(f"Your plan allows {limit[0]} members.", code="plan_limit")
+    class MemberLimit(policy.PermissivePolicy):
+        def check(self, *, church, resource, adding=1, **context):
+            if resource == "members" and Member.objects.filter(church=church).count() + adding > limit[0]:
+                raise BusinessRuleError(f"Your plan allows {limit[0]} members.", code="plan_limit")
 
-    hooks.register_limit_checker(checker)
-    yield limit
-    hooks._limit_checkers.remove(checker)
+    with policy.registered(MemberLimit()):
+        yield limit
 
 
 # --- Mapping and preview ---------------------------------------------------------------------------

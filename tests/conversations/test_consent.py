@@ -120,18 +120,16 @@ def test_help_is_answered_even_after_an_opt_out_and_uses_the_churchs_help_text(h
 
 
 def test_help_plan_limits_never_block_confirmations_or_help(hooks, member):
-    from koinonia import hooks as cross_app
+    from koinonia import policy
     from koinonia.exceptions import BusinessRuleError
 
-    def refuse_everything(*, church, resource, adding, **context):
-        raise BusinessRuleError("Plan limit reached.", code="plan_limit", status=402)
+    class RefuseEverything(policy.PermissivePolicy):
+        def check(self, *, church, resource, adding=1, **context):
+            raise BusinessRuleError("Plan limit reached.", code="plan_limit", status=402)
 
-    cross_app._limit_checkers.append(refuse_everything)
-    try:
+    with policy.registered(RefuseEverything()):
         hooks.telnyx_text(member.phone, "HELP")
         hooks.telnyx_text(member.phone, "STOP")
-    finally:
-        cross_app._limit_checkers.remove(refuse_everything)
     assert len(hooks.telnyx.sent_messages) == 2
 
 

@@ -182,7 +182,7 @@ def test_malformed_payloads_are_rejected_without_a_500(hooks, member):
 
 
 def test_twilio_malformed_inbound_is_rejected(twilio_hooks, settings):
-    from messaging.webhook_signatures import twilio_signature
+    from messaging.providers.twilio.signatures import twilio_signature
 
     params = {"Body": "hi", "NumMedia": "1"}  # no MessageSid, From or To
     signature = twilio_signature(settings.PUBLIC_BASE_URL + TWILIO_HOOK, params, auth_token=settings.TWILIO_AUTH_TOKEN)

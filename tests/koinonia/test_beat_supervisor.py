@@ -15,8 +15,7 @@ import pytest
 import redis
 
 from messaging.models import BeatHeartbeat
-from tests.messaging.support import ROOT, PrivateRedis, wait_until
-from tests.messaging.test_worker_pipeline import _database_url
+from tests.messaging.support import BEAT_ARGS, GroupProcess, PrivateRedis, celery_command, celery_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -49,44 +48,16 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-class Supervised:
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.process = None
-
-    def start(self):
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "koinonia.beat_supervisor",
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "koinonia",
-                    "beat",
-                    "-S",
-                    "django_celery_beat.schedulers:DatabaseScheduler",
-                    "--loglevel",
-                    "INFO",
-                    "--pidfile=",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        return self
+class Supervised(GroupProcess):
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "koinonia.beat_supervisor", *celery_command(*BEAT_ARGS, "--loglevel", "INFO")]
 
     def beats(self) -> list[int]:
         """celery beat processes under the supervisor (single-beat's child, or an orphan)."""
         return [pid for pid in _descendants(self.process.pid) if _cmdline(pid)[1:3] == ["-m", "celery"]]
 
     def stop(self):
+        # SIGTERM to the supervisor alone, not its group: that it stops its children is what is under test.
         leftovers = _descendants(self.process.pid) if self.process.poll() is None else []
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -111,21 +82,18 @@ def _holder(private_redis) -> int | None:
 @pytest.fixture
 def supervised(postgres_only, tmp_path):
     private_redis = PrivateRedis().start()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "koinonia.settings.test",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": private_redis.url,
-        "RECURRING_TICK_SECONDS": "1",  # something to publish, so the beat records its heartbeat
-        "SINGLE_BEAT_IDENTIFIER": IDENTIFIER,
-        "SINGLE_BEAT_LOCK_TIME": str(LOCK_SECONDS),
-        "SINGLE_BEAT_HEARTBEAT_INTERVAL": "1",
-        "SINGLE_BEAT_LOG_LEVEL": "info",
-        "BEAT_SUPERVISOR_BACKOFF_INITIAL": "0.2",
-        "BEAT_SUPERVISOR_BACKOFF_MAX": "1",
-        "BEAT_SUPERVISOR_STOP_TIMEOUT": "5",
-    }
-    supervisor = Supervised(env, tmp_path / "supervisor.log").start()
+    env = celery_env(
+        redis_url=private_redis.url,
+        RECURRING_TICK_SECONDS="1",  # something to publish, so the beat records its heartbeat
+        SINGLE_BEAT_IDENTIFIER=IDENTIFIER,
+        SINGLE_BEAT_LOCK_TIME=str(LOCK_SECONDS),
+        SINGLE_BEAT_HEARTBEAT_INTERVAL="1",
+        SINGLE_BEAT_LOG_LEVEL="info",
+        BEAT_SUPERVISOR_BACKOFF_INITIAL="0.2",
+        BEAT_SUPERVISOR_BACKOFF_MAX="1",
+        BEAT_SUPERVISOR_STOP_TIMEOUT="5",
+    )
+    supervisor = Supervised(env, log_path=tmp_path / "supervisor.log").start()
     yield supervisor, private_redis, tmp_path / "supervisor.log"
     supervisor.stop()
     private_redis.stop()

@@ -12,8 +12,15 @@ from rest_framework.test import APIClient
 
 from churches.models import Role
 from messaging.models import Message, SenderNumber
-from tests.messaging.support import PrivateRedis, Worker, bulk_members, grant_segments, point_celery_at, wait_until
-from tests.messaging.test_worker_pipeline import _database_url
+from tests.messaging.support import (
+    PrivateRedis,
+    Worker,
+    bulk_members,
+    celery_env,
+    grant_segments,
+    point_celery_at,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -24,12 +31,13 @@ REQUEST_ID = "worker-logging-rid-7f3a"
 def broker(postgres_only, settings):
     """This process publishes to, and the worker consumes from, a Redis of the test's own."""
     private_redis = PrivateRedis().start()
-    # Celery reads the Django settings (CELERY_ prefix) before its own keys: point_celery_at sets both.
+    # First, while Celery's settings are still the suite's: point_celery_at returns what it replaces, and
+    # Celery reads the Django settings lazily, so changing them before would make "previous" ours.
+    previous = point_celery_at(private_redis.url, eager=False)
     settings.CELERY_BROKER_URL = private_redis.url
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    previous = point_celery_at(private_redis.url, eager=False)
     yield private_redis
-    point_celery_at(*previous[:1], eager=previous[1])
+    point_celery_at(previous[0], eager=previous[1])
     private_redis.stop()
 
 
@@ -50,13 +58,7 @@ def test_a_task_queued_by_a_request_logs_json_with_the_request_id(broker, world,
     settings.REDIS_URL = broker.url
     log_path = tmp_path / "worker.log"
     worker = Worker(
-        {
-            "DJANGO_SETTINGS_MODULE": "koinonia.settings.test",
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": broker.url,
-            "SMS_PROVIDER": "console",
-        },
+        celery_env(redis_url=broker.url, SMS_PROVIDER="console"),
         concurrency=1,
         log_path=log_path,
     ).start()

@@ -1,6 +1,8 @@
 """Helpers for the pipeline tests: many members quickly, waiting on conditions, and real processes
 (a private Redis, Celery workers) for the tests that need them."""
 
+from __future__ import annotations
+
 import os
 import signal
 import socket
@@ -8,10 +10,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from churches.crypto import phone_hash
-from churches.models import Church, Member, SmsStatus
+if TYPE_CHECKING:
+    from churches.models import Church, Member
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,6 +26,10 @@ def phone_for(n: int) -> str:
 
 def bulk_members(church: Church, count: int, *, start: int = 0, timezone: str = "America/Chicago") -> list[Member]:
     """``count`` subscribed members in one INSERT (factories would take seconds for thousands)."""
+    # Imported here: bench/messaging_support.py imports this module before Django is set up.
+    from churches.crypto import phone_hash
+    from churches.models import Member, SmsStatus
+
     members = [
         Member(
             church=church,
@@ -85,7 +93,60 @@ class PrivateRedis:
             self.process.wait(timeout=10)
 
 
-class Worker:
+class GroupProcess:
+    """A real process in a session of its own, so a signal to its group reaches its children too (a
+    worker's pool, single-beat's beat, gunicorn's workers). Subclasses give the ``command``."""
+
+    def __init__(self, env: dict[str, str], *, log_path: Path | None = None):
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):
+        # The child keeps its own copy of the log's descriptor; ours closes at once.
+        with open(self.log_path, "ab") if self.log_path else nullcontext(subprocess.DEVNULL) as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self):
+        """SIGKILL the whole group, mid-whatever."""
+        if self.alive:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        """SIGTERM the group; SIGKILL it if it has not gone within 15 s."""
+        if self.alive:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def celery_command(*args: str) -> list[str]:
+    """``python -m celery -A koinonia ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "celery", "-A", "koinonia", *args]
+
+
+# django-celery-beat's database scheduler, as production runs beat.
+BEAT_ARGS = ("beat", "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile=")
+
+
+class Worker(GroupProcess):
     """A real Celery worker process (its own session, so SIGKILL takes its pool children too)."""
 
     # Without them a worker starts faster and talks less; ``as_in_production=True`` keeps heartbeat, mingle
@@ -100,55 +161,14 @@ class Worker:
         log_path: Path | None = None,
         as_in_production: bool = False,
     ):
-        self.env = {**os.environ, **env}
+        super().__init__(env, log_path=log_path)
         self.concurrency = concurrency
-        self.log_path = log_path
         self.flags = () if as_in_production else self.QUIET_FLAGS
-        self.process = None
 
-    def start(self):
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "koinonia",
-                "worker",
-                "-Q",
-                "sends,webhooks,default",
-                "-c",
-                str(self.concurrency),
-                *self.flags,
-                "-l",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
+    def command(self) -> list[str]:
+        return celery_command(
+            "worker", "-Q", "sends,webhooks,default", "-c", str(self.concurrency), *self.flags, "-l", "WARNING"
         )
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self):
-        """SIGKILL the whole worker: main process and pool children, mid-whatever."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def grant_segments(world, segments: int) -> None:
@@ -170,64 +190,36 @@ def database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def process_env(*, redis_url: str, telnyx, public_base_url: str, **overrides: str) -> dict[str, str]:
-    """Environment for a worker, beat or web process: the test's database, a Redis, the fake Telnyx."""
+def celery_env(*, redis_url: str, **overrides: str) -> dict[str, str]:
+    """Environment for a worker, beat or web process: the test settings, the test's database, a Redis."""
     return {
         "DJANGO_SETTINGS_MODULE": "koinonia.settings.test",
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url,
+        **overrides,
+    }
+
+
+def process_env(*, redis_url: str, telnyx, public_base_url: str, **overrides: str) -> dict[str, str]:
+    """``celery_env`` sending through the fake Telnyx, with callbacks to ``public_base_url``."""
+    telnyx_env = {
         "SMS_PROVIDER": "telnyx",
         "TELNYX_API_BASE": telnyx.base_url,
         "TELNYX_API_KEY": telnyx.api_key,
         "TELNYX_PUBLIC_KEY": telnyx.public_key_b64,
         "TELNYX_MESSAGING_PROFILE_ID": telnyx.messaging_profile_id,
         "PUBLIC_BASE_URL": public_base_url,
-        **overrides,
     }
+    return celery_env(redis_url=redis_url, **{**telnyx_env, **overrides})
 
 
-class Beat:
+class Beat(GroupProcess):
     """A real celery-beat process (django-celery-beat's database scheduler, as production runs it), so
     the sweeper runs on its schedule and not inside the test."""
 
-    def __init__(self, env: dict[str, str], *, log_path: Path | None = None):
-        self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.process = None
-
-    def start(self):
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "koinonia",
-                "beat",
-                "-S",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-                "--pidfile=",
-                "-l",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        return self
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+    def command(self) -> list[str]:
+        return celery_command(*BEAT_ARGS, "-l", "WARNING")
 
 
 def point_celery_at(broker_url: str | None, *, eager: bool) -> tuple[str | None, bool]:

@@ -5,9 +5,6 @@ Throughout, every firing makes exactly one message, sent once to each member.
 
 PostgreSQL only: the beat and worker processes must see the test's committed rows."""
 
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, time
@@ -19,8 +16,17 @@ from django.utils import timezone
 
 from messaging import recurrence
 from messaging.models import BeatHeartbeat, Message, PeriodicJobRun, Recipient, RecurringMessage, SenderNumber
-from tests.messaging.support import ROOT, PrivateRedis, Worker, bulk_members, grant_segments, wait_until
-from tests.messaging.test_worker_pipeline import _database_url
+from tests.messaging.support import (
+    BEAT_ARGS,
+    GroupProcess,
+    PrivateRedis,
+    Worker,
+    bulk_members,
+    celery_command,
+    celery_env,
+    grant_segments,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
@@ -30,42 +36,11 @@ MEMBERS = 3
 EVERY_SECONDS = 2
 
 
-class SingleBeat:
+class SingleBeat(GroupProcess):
     """``single-beat celery -A koinonia beat ...`` in its own session, so SIGKILL takes its beat too."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.process = None
-
-    def start(self):
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "single-beat"),
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "koinonia",
-                "beat",
-                "-S",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-                "--loglevel",
-                "INFO",
-                "--pidfile=",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
+    def command(self) -> list[str]:
+        return [str(Path(sys.executable).parent / "single-beat"), *celery_command(*BEAT_ARGS, "--loglevel", "INFO")]
 
     def children(self) -> list[int]:
         """The beat process single-beat spawned, if it holds the lock."""
@@ -73,19 +48,6 @@ class SingleBeat:
             return [int(pid) for pid in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
         except OSError:
             return []
-
-    def kill(self):
-        if self.process.poll() is None:
-            os.killpg(self.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture
@@ -97,18 +59,15 @@ def beat_world(postgres_only, world):
     bulk_members(world.church, MEMBERS)
     private_redis = PrivateRedis().start()
     log_dir = Path(tempfile.mkdtemp(prefix="koinonia-beat-"))
-    env = {
-        "DJANGO_SETTINGS_MODULE": "koinonia.settings.test",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": private_redis.url,
-        "RECURRING_TICK_SECONDS": "1",
-        "SINGLE_BEAT_REDIS_SERVER": private_redis.url,
-        "SINGLE_BEAT_IDENTIFIER": "koinonia-beat-test",
-        "SINGLE_BEAT_LOCK_TIME": str(LOCK_SECONDS),
-        "SINGLE_BEAT_HEARTBEAT_INTERVAL": "1",
-        "SINGLE_BEAT_LOG_LEVEL": "info",
-    }
+    env = celery_env(
+        redis_url=private_redis.url,
+        RECURRING_TICK_SECONDS="1",
+        SINGLE_BEAT_REDIS_SERVER=private_redis.url,
+        SINGLE_BEAT_IDENTIFIER="koinonia-beat-test",
+        SINGLE_BEAT_LOCK_TIME=str(LOCK_SECONDS),
+        SINGLE_BEAT_HEARTBEAT_INTERVAL="1",
+        SINGLE_BEAT_LOG_LEVEL="info",
+    )
     processes: list = []
     yield world, env, private_redis, log_dir, processes
     for process in processes:
@@ -155,8 +114,8 @@ def test_two_beats_one_lock_takeover_after_sigkill_and_one_message_per_firing(be
     world, env, private_redis, log_dir, processes = beat_world
     recurring = _every_two_seconds(world)
     processes.append(Worker(env, concurrency=2, log_path=log_dir / "worker.log").start())
-    first = SingleBeat(env, log_dir / "beat-a.log").start()
-    second = SingleBeat(env, log_dir / "beat-b.log").start()
+    first = SingleBeat(env, log_path=log_dir / "beat-a.log").start()
+    second = SingleBeat(env, log_path=log_dir / "beat-b.log").start()
     processes += [first, second]
 
     def firings() -> int:

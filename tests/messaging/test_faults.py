@@ -9,7 +9,6 @@ PostgreSQL only: the processes must see the test's committed rows."""
 
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,8 +28,8 @@ from churches.services import api_key_create
 from messaging import services
 from messaging.models import Message, Recipient, SenderNumber
 from tests.messaging.support import (
-    ROOT,
     Beat,
+    GroupProcess,
     PrivateRedis,
     Worker,
     bulk_members,
@@ -221,13 +220,15 @@ def test_worker_killed_mid_broadcast_resumes_within_a_minute_with_few_duplicates
     assert duplicates <= IN_FLIGHT_BOUND
 
 
-def _worker_backends() -> list[int]:
+def _backends(condition: str, params: list) -> list[int]:
+    """This database's server processes (pids) matching ``condition``, SQL over ``pg_stat_activity``."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
-            [WORKER_APP_NAME],
-        )
+        cursor.execute(f"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND {condition}", params)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _worker_backends() -> list[int]:
+    return _backends("application_name = %s", [WORKER_APP_NAME])
 
 
 def test_database_connections_cut_mid_broadcast_the_worker_reconnects(faults, django_capture_on_commit_callbacks):
@@ -259,26 +260,19 @@ def test_database_connections_cut_mid_broadcast_the_worker_reconnects(faults, dj
     assert duplicates <= IN_FLIGHT_BOUND
 
 
-class Gunicorn:
+class Gunicorn(GroupProcess):
     """The web tier as production runs it (gunicorn, the project's WSGI app), on a free port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], *, log_path: Path):
+        super().__init__(env, log_path=log_path)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.process = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "koinonia.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
 
     def start(self):
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "koinonia.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        super().start()
         wait_until(self._answers, timeout=60, what="gunicorn to answer")
         return self
 
@@ -300,15 +294,6 @@ class Gunicorn:
                 pids.append(int(stat.parent.name))
         return pids
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
 
 def _post_member(web: Gunicorn, key: str, phone: str, timeout: float) -> requests.Response:
     return requests.post(
@@ -324,7 +309,7 @@ def test_gunicorn_worker_killed_mid_request_leaves_no_partial_write(faults):
     lock that stalls the ConsentEvent insert (the slow step), kills the gunicorn worker while it waits,
     and then finds neither row: PostgreSQL rolled back the dead client's transaction."""
     _, key = api_key_create(church=faults.world.church, acting_user=None, name="fault test", role="staff")
-    web = Gunicorn(faults.env, faults.log_dir / "gunicorn.log").start()
+    web = Gunicorn(faults.env, log_path=faults.log_dir / "gunicorn.log").start()
     faults.processes.append(web)
     phone = "+13125550199"
     stalled = ConsentEvent._meta.db_table
@@ -336,13 +321,7 @@ def test_gunicorn_worker_killed_mid_request_leaves_no_partial_write(faults):
         request.start()
 
         def waiting_on_the_lock() -> bool:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND query ILIKE %s",
-                    [f"%{stalled}%"],
-                )
-                return cursor.fetchone()[0] == 1
+            return len(_backends("wait_event_type = 'Lock' AND query ILIKE %s", [f"%{stalled}%"])) == 1
 
         wait_until(waiting_on_the_lock, timeout=60, what="the request to stall on the consent insert")
         (worker_pid,) = web.worker_pids()
@@ -352,13 +331,8 @@ def test_gunicorn_worker_killed_mid_request_leaves_no_partial_write(faults):
     assert answers and isinstance(answers[0], requests.RequestException)  # the client saw the connection die
 
     def rolled_back() -> bool:  # the backend notices its client is gone once the lock is free
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE %s "
-                "AND state <> 'idle' AND pid <> pg_backend_pid()",
-                [f"%{stalled}%"],
-            )
-            return cursor.fetchone()[0] == 0
+        busy = "query ILIKE %s AND state <> 'idle' AND pid <> pg_backend_pid()"
+        return not _backends(busy, [f"%{stalled}%"])
 
     wait_until(rolled_back, timeout=30, what="the dead request's transaction to end")
     assert not Member.objects.filter(phone_hash=phone_hash(phone)).exists()

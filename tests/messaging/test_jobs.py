@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from messaging import jobs, tasks
 from messaging.models import BeatHeartbeat, PeriodicJobRun, TaskFailure
+from messaging.providers.console import report_statuses
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +22,13 @@ def test_scrub_removes_phone_numbers_but_keeps_dates_and_ids():
         "Telnyx 40310: [number] is not reachable; [number] and [number] too, at 2026-03-08 07:30, id 42"
     )
     assert jobs.scrub("+44 20 7946 0958") == "[number]"
+    assert jobs.scrub("13125550100 or 1-312-555-0100") == "[number] or [number]"
+
+
+def test_scrub_keeps_hex_ids_whose_digits_look_like_a_number():
+    # A provider message id or UUID with ten digits in a row is an id support searches for, not a phone.
+    ids = "console-1d9df4c4-5e7f-4411-a1d5-a8654448650d and 12345678-1234-4234-8234-123456789012"
+    assert jobs.scrub(ids) == ids
 
 
 def test_arguments_are_summarized_by_shape():
@@ -33,10 +41,10 @@ def test_arguments_are_summarized_by_shape():
 
 
 def test_a_failed_task_is_recorded_with_its_error_and_no_phone_numbers():
-    result = tasks.apply_console_deliveries.apply(args=([{"to": "+13125550100"}],), throw=False)
+    result = report_statuses.apply(args=([{"to": "+13125550100"}],), throw=False)  # not a delivery report
     assert result.failed()
     failure = TaskFailure.objects.get()
-    assert failure.task_name == "messaging.tasks.apply_console_deliveries" and failure.task_id == result.id
+    assert failure.task_name == "messaging.providers.console.tasks.report_statuses" and failure.task_id == result.id
     assert failure.args_summary == "[dict(keys=[to])]"
     assert failure.exception_type and "Traceback" not in failure.traceback and "tasks.py" in failure.traceback
     assert "+1312" not in failure.exception_message + failure.traceback + failure.args_summary
@@ -49,8 +57,8 @@ def test_runs_of_beat_scheduled_jobs_are_recorded_with_their_outcome():
     assert run.job == "messaging.tasks.recurring_tick" and run.scheduled_by == "web-1:4242"
     assert run.outcome == "ok" and run.finished_at is not None and "'fired': 0" in run.detail
 
-    tasks.apply_console_deliveries.apply(args=([{}],), headers={jobs.BEAT_HEADER: "web-1:4242"}, throw=False)
-    failed = PeriodicJobRun.objects.get(job="messaging.tasks.apply_console_deliveries")
+    report_statuses.apply(args=([{}],), headers={jobs.BEAT_HEADER: "web-1:4242"}, throw=False)
+    failed = PeriodicJobRun.objects.get(job="messaging.providers.console.tasks.report_statuses")
     assert failed.outcome == "failed" and failed.detail
 
 

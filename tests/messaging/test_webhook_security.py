@@ -17,7 +17,9 @@ from django.test import Client
 from churches.models import Member, SmsStatus
 from conversations.models import Conversation, ConversationMessage
 from messaging.models import ProviderEvent, SenderNumber
-from messaging.webhook_signatures import SignatureError, twilio_signature, verify_telnyx, verify_twilio
+from messaging.providers.events import SignatureError
+from messaging.providers.telnyx.signatures import verify_telnyx
+from messaging.providers.twilio.signatures import twilio_signature, verify_twilio
 from tests.conftest import assert_error_shape
 from tests.conversations.conftest import CHURCH_NUMBER, PUBLIC_BASE, TELNYX_HOOK, TWILIO_HOOK, run_on_commit
 from tests.factories import MemberFactory

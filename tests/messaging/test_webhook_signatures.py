@@ -6,7 +6,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.http import QueryDict
 
-from messaging.webhook_signatures import SignatureError, twilio_signature, verify_telnyx, verify_twilio
+from messaging.providers.events import SignatureError
+from messaging.providers.telnyx.signatures import verify_telnyx
+from messaging.providers.twilio.signatures import twilio_signature, verify_twilio
 
 TELNYX_PUBLIC_KEY = "IVL40Zt5HSRFMkLhXy6rbLfP+ntqXtMAl5YOBpiB2xI="
 TELNYX_BODY = b'{"data":{"event_type":"message.finalized","id":"evt_test_1"}}'

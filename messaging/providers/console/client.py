@@ -1,67 +1,37 @@
 """The embedded default provider: logs each send instead of texting anyone.
 
-``make run`` has no carrier, so the console provider also stands in for delivery receipts: when a
-delivery handler is registered (the send pipeline does that, see :func:`set_delivery_handler`), every
-send produces a :class:`SimulatedDelivery`, failing at ``settings.CONSOLE_SMS_FAILURE_RATE`` (0.0–1.0)
-so the failure paths can be seen on a laptop too.
+``make run`` has no carrier, so the console provider also stands in for one's delivery reports: once our
+side has recorded its sends (:meth:`ConsoleProvider.sends_recorded`), it schedules one report per text
+``CONSOLE_DELIVERY_DELAY_SECONDS`` later (``report_statuses``), failing at ``CONSOLE_SMS_FAILURE_RATE``
+(0.0–1.0) so the failure paths can be seen on a laptop too. The reports go through the production callback
+path: the function the webhook views call after verification stores each once, and batches apply them.
 """
 
 import logging
 import random
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
 
 from django.conf import settings
 
 from messaging.providers.base import (
     AvailableNumber,
-    ErrorInfo,
     NumberOrder,
     NumberState,
-    Reason,
     SendResult,
     SmsProvider,
 )
+from messaging.providers.console import callbacks
+from messaging.providers.console.errors import CONSOLE_ERRORS
+from messaging.providers.console.tasks import report_statuses, status_receiver
 from messaging.segments import segment_info
 
 logger = logging.getLogger(__name__)
-
-SIMULATED_FAILURE_CODE = "console_undeliverable"
 
 
 def mask_phone(e164: str) -> str:
     """Members' numbers never appear in logs: keep the country/area prefix and the last two digits."""
     return e164[:5] + "•" * max(0, len(e164) - 7) + e164[-2:] if len(e164) > 7 else "•" * len(e164)
-
-
-@dataclass(frozen=True)
-class SimulatedDelivery:
-    """The final status a real provider would later report for one console send."""
-
-    provider_message_id: str
-    from_number: str
-    to_number: str
-    webhook_url: str | None
-    status: Literal["delivered", "delivery_failed"]
-    error_code: str | None
-
-
-DeliveryHandler = Callable[[SimulatedDelivery], None]
-_delivery_handler: DeliveryHandler | None = None
-
-
-def set_delivery_handler(handler: DeliveryHandler | None) -> DeliveryHandler | None:
-    """Register who receives simulated delivery results (``None`` switches simulation off); returns the
-    previous handler so a caller (or a test) can put it back.
-
-    The handler runs synchronously inside ``send()``; like a real provider's callback it should be
-    applied later (enqueue a task on commit), not inside the sender's transaction.
-    """
-    global _delivery_handler
-    previous, _delivery_handler = _delivery_handler, handler
-    return previous
 
 
 # Numbers the console has "released" (demos and tests of phone-linking recovery); process-wide, like
@@ -79,7 +49,8 @@ def console_release_number(phone_number: str, *, released: bool = True) -> None:
 
 class ConsoleProvider(SmsProvider):
     name = "console"
-    error_codes = {SIMULATED_FAILURE_CODE: ErrorInfo(f"{Reason.UNDELIVERABLE} (Simulated by the console provider.)")}
+    error_codes = CONSOLE_ERRORS
+    callbacks = callbacks
 
     def send(
         self,
@@ -101,20 +72,22 @@ class ConsoleProvider(SmsProvider):
             len(media_urls),
             body,
         )
-        handler = _delivery_handler
-        if handler is not None:
-            failed = random.random() < getattr(settings, "CONSOLE_SMS_FAILURE_RATE", 0.0)
-            handler(
-                SimulatedDelivery(
-                    provider_message_id=message_id,
-                    from_number=from_number,
-                    to_number=to_number,
-                    webhook_url=webhook_url,
-                    status="delivery_failed" if failed else "delivered",
-                    error_code=SIMULATED_FAILURE_CODE if failed else None,
-                )
-            )
         return SendResult(provider_message_id=message_id, segments=segments, status="queued")
+
+    def sends_recorded(self, provider_message_ids: Sequence[str]) -> None:
+        # Scheduled once the send results are written (never from the sender threads, whose pool must stay
+        # off the database): a carrier's report can only be about a text it was given.
+        ids = [i for i in provider_message_ids if i]
+        if not ids or status_receiver() is None:
+            return
+        failure_rate = getattr(settings, "CONSOLE_SMS_FAILURE_RATE", 0.0)
+        payloads = [callbacks.status_payload(i, failed=random.random() < failure_rate) for i in ids]
+        try:
+            report_statuses.apply_async(
+                args=[payloads], countdown=getattr(settings, "CONSOLE_DELIVERY_DELAY_SECONDS", 1.5)
+            )
+        except Exception as exc:  # broker down: a simulation lost, never a send
+            logger.warning("could not schedule console delivery reports", extra={"error": repr(exc)})
 
     # Numbers: deterministic and offline, so `make run` can show the whole flow.
 

@@ -1,4 +1,7 @@
-"""Load a demo church for the embedded default. Safe to run again: it changes nothing the second time."""
+"""Load a demo church for the embedded default. Safe to run again: it changes nothing the second time.
+
+It seeds every app (the directory, then messaging's number and recurring message), so it lives in the
+project package, like the dashboard: ``churches`` imports none of the apps built on it."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -7,6 +10,7 @@ from churches import services
 from churches.crypto import phone_hash
 from churches.models import Branch, Church, Group, Member, User
 from koinonia.exceptions import BusinessRuleError
+from messaging.demo import seed_demo_messaging
 
 DEMO_EMAIL = "demo@koinonia.example"
 DEMO_PASSWORD = "grace-and-peace-2026"
@@ -53,10 +57,7 @@ class Command(BaseCommand):
         self.seed_messaging(church=church, owner=owner)
 
     def seed_messaging(self, *, church: Church, owner: User) -> None:
-        """A console sending number and a recurring message firing every two minutes (messaging's part;
-        imported here because the demo command is the one place that seeds every app)."""
-        from messaging.demo import seed_demo_messaging
-
+        """A console sending number and a recurring message firing every two minutes (messaging's part)."""
         for line in seed_demo_messaging(church=church, owner=owner):
             self.stdout.write(line)
 
