@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from churches.models import Church, ChurchOwned, User
+from churches.models import Church, ChurchOwned, ChurchOwnedQuerySet, User
 
 
 class Plan(models.Model):
@@ -196,6 +196,8 @@ class StripeEvent(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=255, blank=True)
+
+    objects = ChurchOwnedQuerySet.as_manager()  # for_church: the one way to scope
 
     class Meta:
         ordering = ["-received_at"]

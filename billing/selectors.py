@@ -11,10 +11,21 @@ from django.utils import timezone
 from billing import rules, stripe_client, trial
 from billing.models import BranchBudget, BranchUsage, Plan, Subscription, UsagePeriod
 from churches.models import Church, StaffMembership
+from koinonia.tenancy import access_function, church_object_get
 
 logger = logging.getLogger(__name__)
 INVOICE_CACHE_SECONDS = 60
 MIN_ELAPSED_FOR_PROJECTION = timedelta(days=1)
+
+
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(BranchBudget)
+def branch_budget_get(*, church: Church, id: int, queryset: QuerySet[BranchBudget] | None = None) -> BranchBudget:
+    return church_object_get(BranchBudget.objects if queryset is None else queryset, church=church, id=id)
 
 
 def subscription_find(*, church: Church) -> Subscription | None:

@@ -323,9 +323,7 @@ def branch_budget_set(*, church: Church, acting_user: User, branch_id: int, mont
 
 @transaction.atomic
 def branch_budget_delete(*, church: Church, acting_user: User, budget_id: int) -> None:
-    budget = BranchBudget.objects.filter(church=church, pk=budget_id).first()
-    if budget is None:
-        raise BusinessRuleError("No such budget.", code="not_found", status=404)
+    budget = selectors.branch_budget_get(church=church, id=budget_id)
     audit_record(
         church=church,
         actor=acting_user,

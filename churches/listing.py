@@ -12,7 +12,6 @@ from django.db.models.functions import Lower
 
 from churches.models import Branch, Church, Group, ImportJob, Member
 from churches.selectors import MEMBER_SORTS, member_group_ids, member_search
-from koinonia.tenancy import get_scoped_object_or_404
 
 MEMBER_PAGE_SIZE = 50
 MEMBER_COUNT_BOUND = 10_000
@@ -150,27 +149,18 @@ def _with_group_ids(church: Church, batch: list[Member]) -> Iterator[tuple[Membe
 
 
 def group_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Group.objects.filter(church=church).order_by(Lower("name")).values_list("pk", "name"))
+    return list(Group.objects.for_church(church).order_by(Lower("name")).values_list("pk", "name"))
 
 
 def branch_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Branch.objects.filter(church=church).order_by(Lower("name")).values_list("pk", "name"))
+    return list(Branch.objects.for_church(church).order_by(Lower("name")).values_list("pk", "name"))
 
 
 def import_job_recent(*, church: Church, limit: int = 10) -> QuerySet[ImportJob]:
     """Recent imports without their (possibly large) file text."""
     return (
-        ImportJob.objects.filter(church=church)
+        ImportJob.objects.for_church(church)
         .defer("content")
         .select_related("created_by")
         .order_by("-created_at")[:limit]
     )
-
-
-def group_get(*, church: Church, pk: int) -> Group:
-    """The church's group, or 404 (the same for another church's id)."""
-    return get_scoped_object_or_404(Group.objects.all(), church, pk=pk)
-
-
-def branch_get(*, church: Church, pk: int) -> Branch:
-    return get_scoped_object_or_404(Branch.objects.all(), church, pk=pk)

@@ -107,7 +107,13 @@ class Church(models.Model):
 
 
 class ChurchOwnedQuerySet(models.QuerySet):
-    def for_church(self, church: "Church"):
+    """Every church-owned model's manager (``Model.objects.for_church(church)``). ``koinonia.lint.
+    tenancy_check`` fails a query of a church-owned table that is not scoped."""
+
+    def for_church(self, church: "Church | int"):
+        """This church's rows — the one way to scope a queryset. ``None`` yields nothing, never everything."""
+        if church is None:
+            return self.none()
         return self.filter(church=church)
 
 
@@ -212,6 +218,8 @@ class AuditLog(models.Model):
     data = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
+
+    objects = ChurchOwnedQuerySet.as_manager()  # for_church: the one way to scope
 
     class Meta:
         # Admin and the church's own audit view list a church's most recent events.

@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from churches.crypto import EncryptedTextField
-from churches.models import ApiKey, Church, ChurchOwned, Member, User
+from churches.models import ApiKey, Church, ChurchOwned, ChurchOwnedQuerySet, Member, User
 from messaging.models import SenderNumber
 
 
@@ -35,6 +35,8 @@ class InboxSettings(models.Model):
         default=True, help_text="Send the church's welcome text to people who text in for the first time."
     )
     show_broadcasts = models.BooleanField(default=True, help_text="Show the broadcasts a member received in threads.")
+
+    objects = ChurchOwnedQuerySet.as_manager()  # for_church: the one way to scope
 
     class Meta:
         verbose_name_plural = "inbox settings"

@@ -11,18 +11,49 @@ from churches.crypto import phone_hash
 from churches.models import Church, Member, Role, StaffMembership, User
 from churches.phones import InvalidPhone, parse_phone
 from conversations.models import CannedReply, ConsentReview, Conversation, ConversationMessage, InboxSettings
+from koinonia.tenancy import access_function, church_object_get
 from messaging.models import Recipient
 
 FILTERS = ("open", "mine", "unassigned", "restricted", "closed", "archived", "all")
 
 
 def visible_conversations(*, church: Church, user: User | None, role: str | None) -> QuerySet[Conversation]:
-    rows = Conversation.objects.filter(church=church)
+    rows = Conversation.objects.for_church(church)
     if Role.at_least(role, Role.ADMIN):
         return rows
     if user is not None and getattr(user, "pk", None):
         return rows.filter(Q(restricted=False) | Q(assignee_id=user.pk))
     return rows.filter(restricted=False)
+
+
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(Conversation)
+def conversation_get(
+    *,
+    church: Church,
+    id: int,
+    queryset: QuerySet[Conversation] | None = None,
+    user: User | None = None,
+    role: str | None = None,
+) -> Conversation:
+    """A thread the reader may open: without ``queryset``, among ``visible_conversations`` (a restricted
+    thread needs an admin ``role`` or assignment to ``user``); a hidden one is as missing as another's."""
+    rows = visible_conversations(church=church, user=user, role=role) if queryset is None else queryset
+    return church_object_get(rows, church=church, id=id)
+
+
+@access_function(CannedReply)
+def canned_reply_get(*, church: Church, id: int, queryset: QuerySet[CannedReply] | None = None) -> CannedReply:
+    return church_object_get(CannedReply.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(ConsentReview)
+def consent_review_get(*, church: Church, id: int, queryset: QuerySet[ConsentReview] | None = None) -> ConsentReview:
+    return church_object_get(ConsentReview.objects if queryset is None else queryset, church=church, id=id)
 
 
 def _phone_hash_of(church: Church, q: str) -> str | None:
@@ -115,7 +146,8 @@ def thread_broadcasts(*, conversation: Conversation, limit: int = 50) -> list[Br
     if not conversation.member_id:
         return []
     rows = (
-        Recipient.objects.filter(church_id=conversation.church_id, member_id=conversation.member_id)
+        Recipient.objects.for_church(conversation.church_id)
+        .filter(member_id=conversation.member_id)
         .select_related("message")
         .order_by("-id")[:limit]
     )
@@ -142,23 +174,25 @@ def member_for_conversation(*, conversation: Conversation) -> Member | None:
 def pending_reviews(*, church: Church, user: User | None, role: str | None) -> QuerySet[ConsentReview]:
     visible = visible_conversations(church=church, user=user, role=role).values("id")
     return (
-        ConsentReview.objects.filter(church=church, status=ConsentReview.Status.PENDING, conversation_id__in=visible)
+        ConsentReview.objects.for_church(church)
+        .filter(status=ConsentReview.Status.PENDING, conversation_id__in=visible)
         .select_related("member", "conversation")
         .order_by("created_at", "id")
     )
 
 
 def review_list(*, church: Church) -> QuerySet[ConsentReview]:
-    return ConsentReview.objects.filter(church=church).select_related("member", "conversation")
+    return ConsentReview.objects.for_church(church).select_related("member", "conversation")
 
 
 def canned_replies(*, church: Church) -> QuerySet[CannedReply]:
-    return CannedReply.objects.filter(church=church).order_by("title")
+    return CannedReply.objects.for_church(church).order_by("title")
 
 
 def assignable_staff(*, church: Church) -> QuerySet[StaffMembership]:
     return (
-        StaffMembership.objects.filter(church=church, role__in=[Role.OWNER, Role.ADMIN, Role.STAFF])
+        StaffMembership.objects.for_church(church)
+        .filter(role__in=[Role.OWNER, Role.ADMIN, Role.STAFF])
         .select_related("user")
         .order_by("user__name", "user__email")
     )
@@ -167,9 +201,9 @@ def assignable_staff(*, church: Church) -> QuerySet[StaffMembership]:
 def notification_preference(*, church: Church, user: User) -> bool:
     from conversations.models import StaffNotificationPreference
 
-    pref = StaffNotificationPreference.objects.filter(church=church, user=user).first()
+    pref = StaffNotificationPreference.objects.for_church(church).filter(user=user).first()
     return True if pref is None else pref.email_on_inbound
 
 
 def message_with_media(*, church: Church, message_id: int) -> ConversationMessage | None:
-    return ConversationMessage.objects.filter(church=church, pk=message_id).select_related("conversation").first()
+    return ConversationMessage.objects.for_church(church).filter(pk=message_id).select_related("conversation").first()

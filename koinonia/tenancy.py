@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from koinonia.exceptions import NotFound
 from koinonia.roles import Role
 
 SESSION_CHURCH_KEY = "current_church_id"
@@ -27,11 +28,44 @@ def scope_to_church(queryset: QuerySet, church) -> QuerySet:
         return queryset.none()
     if queryset.model._meta.model_name == "church":
         return queryset.filter(pk=church.pk)
-    return queryset.filter(church=church)
+    return queryset.for_church(church)
+
+
+def church_object_get(queryset: QuerySet, *, church, id, message: str = "Not found."):
+    """The body of every access function (``churches.selectors.member_get`` ...): one query for the row
+    ``id`` of ``church`` among ``queryset`` (the caller's joins, annotations or row lock). A missing id,
+    a malformed one and another church's id all raise the same ``NotFound``."""
+    try:
+        return scope_to_church(queryset, church).get(pk=id)
+    except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound(message) from exc
+
+
+# Model -> its access function, filled by ``access_function`` as the apps' selectors are imported.
+ACCESS_FUNCTIONS: dict[type, object] = {}
+
+
+def access_function(model):
+    """Register ``fn(*, church, id, queryset=None)`` as the one way to fetch a ``model`` row by id: the
+    scoped base classes' ``get_object`` call it too, so pages and API share it."""
+
+    def register(fn):
+        ACCESS_FUNCTIONS[model] = fn
+        return fn
+
+    return register
 
 
 def get_scoped_object_or_404(queryset: QuerySet, church, **lookup):
-    """Fetch one row of the current church; a missing row and another church's row look the same."""
+    """Fetch one row of the current church; a missing row and another church's row look the same.
+    A lookup by ``pk`` goes through the model's access function when it has one."""
+    access = ACCESS_FUNCTIONS.get(queryset.model)
+    if access is not None and set(lookup) == {"pk"}:
+        try:
+            return access(church=church, id=lookup["pk"], queryset=queryset)
+        except NotFound as exc:
+            # A view's own object missing is the page missing, even inside ``except BusinessRuleError``.
+            raise Http404(exc.message) from exc
     try:
         return scope_to_church(queryset, church).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError) as exc:

@@ -97,7 +97,7 @@ class SenderNumberAdmin(admin.ModelAdmin):
         # Read-only history, not an inline: an inline formset would demand management data on every save.
         if obj.pk is None:
             return "—"
-        checks = NumberCheck.objects.filter(church_id=obj.church_id, sender=obj)[:10]
+        checks = NumberCheck.objects.for_church(obj.church_id).filter(sender=obj)[:10]
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -39,7 +39,7 @@ def clean_audience(*, church: Church, audience) -> dict:
     for key, model in (("branch_ids", Branch), ("group_ids", Group), ("member_ids", Member)):
         wanted = set(cleaned.get(key, []))
         if wanted:
-            found = set(model.objects.filter(church=church, pk__in=wanted).values_list("pk", flat=True))
+            found = set(model.objects.for_church(church).filter(pk__in=wanted).values_list("pk", flat=True))
             if wanted - found:
                 label = key.removesuffix("_ids")
                 raise BusinessRuleError(f"Unknown {label} ids: {sorted(wanted - found)[:10]}.", field="audience")

@@ -248,7 +248,7 @@ def _unbill(recipient: Recipient) -> None:
     usage period and branch budget they went on. Rare (carrier-side refusals), so one small read for the
     branch per failed text is fine."""
     church_id, segments, message_id = recipient.church_id, recipient.segments, recipient.message_id
-    audience = Message.objects.filter(pk=message_id).values_list("audience", flat=True).first()
+    audience = Message.objects.filter(church_id=church_id, pk=message_id).values_list("audience", flat=True).first()
     branch_id = budget_branch_id(audience or {})
     counted_at = recipient.sent_at or timezone.now()
     transaction.on_commit(

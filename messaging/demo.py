@@ -22,7 +22,7 @@ DEMO_BROADCAST_KEY = "demo:first-broadcast"
 def _seed_first_broadcast(*, church: Church, owner: User) -> list[str]:
     """One broadcast to every demo member, queued now and sent by the worker as soon as ``make run``
     starts it: the message page shows delivery arriving live (the console provider simulates it)."""
-    if Message.objects.filter(church=church, idempotency_key=DEMO_BROADCAST_KEY).exists():
+    if Message.objects.for_church(church).filter(idempotency_key=DEMO_BROADCAST_KEY).exists():
         return []
     # The demo numbers are fictional and the console provider texts nobody, so the demo church has no
     # quiet hours: otherwise a demo started in the evening would show every text held until 8am.
@@ -42,14 +42,14 @@ def _seed_first_broadcast(*, church: Church, owner: User) -> list[str]:
 def seed_demo_messaging(*, church: Church, owner: User) -> list[str]:
     """Returns what it did, one line each."""
     done = []
-    if not SenderNumber.objects.filter(church=church, status=SenderNumber.Status.ACTIVE).exists():
+    if not SenderNumber.objects.for_church(church).filter(status=SenderNumber.Status.ACTIVE).exists():
         sender_number_add(church=church, phone_number=DEMO_SENDER, provider="console", acting_user=owner)
         done.append(f"Added the demo sending number {DEMO_SENDER} (console provider: texts are logged).")
     done += _seed_first_broadcast(church=church, owner=owner)
-    if RecurringMessage.objects.filter(church=church, name=DEMO_RECURRING).exists():
+    if RecurringMessage.objects.for_church(church).filter(name=DEMO_RECURRING).exists():
         return done
     # A small audience of three members, so the demo spends little of the trial's allowance.
-    members = Member.objects.filter(church=church, sms_status=SmsStatus.SUBSCRIBED).order_by("id")
+    members = Member.objects.for_church(church).filter(sms_status=SmsStatus.SUBSCRIBED).order_by("id")
     member_ids = list(members.values_list("pk", flat=True)[:DEMO_AUDIENCE_SIZE])
     if not member_ids:
         return done

@@ -124,7 +124,8 @@ def number_order(
     try:
         with transaction.atomic():
             has_default = (
-                SenderNumber.objects.filter(church=church, is_default=True)
+                SenderNumber.objects.for_church(church)
+                .filter(is_default=True)
                 .exclude(phone_number=e164)
                 .exclude(status=SenderNumber.Status.RELEASED)
                 .exists()

@@ -7,20 +7,33 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from churches.models import Branch, Church, Group
+from koinonia.tenancy import access_function, church_object_get
 from messaging import recurrence
 from messaging.models import Message, MessageTemplate, RecurringMessage
 
 PREVIEW_COUNT = 5
 
 
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(RecurringMessage)
+def recurring_message_get(
+    *, church: Church, id: int, queryset: QuerySet[RecurringMessage] | None = None
+) -> RecurringMessage:
+    return church_object_get(RecurringMessage.objects if queryset is None else queryset, church=church, id=id)
+
+
 def recurring_list(*, church: Church) -> QuerySet[RecurringMessage]:
     """Newest first (index ``recurring_church_recent``), with the template and author joined."""
-    return RecurringMessage.objects.filter(church=church).select_related("template", "created_by").order_by("-id")
+    return RecurringMessage.objects.for_church(church).select_related("template", "created_by").order_by("-id")
 
 
 def recurring_firings(*, church: Church, recurring: RecurringMessage, limit: int = 10) -> list[Message]:
     """The broadcasts a schedule sent, newest first."""
-    return list(Message.objects.filter(church=church, recurring=recurring).order_by("-id")[:limit])
+    return list(Message.objects.for_church(church).filter(recurring=recurring).order_by("-id")[:limit])
 
 
 def recurring_next_runs(*, recurring: RecurringMessage, n: int = PREVIEW_COUNT) -> list[datetime]:
@@ -40,12 +53,12 @@ def schedule_preview(*, church: Church, n: int = PREVIEW_COUNT, **fields) -> tup
 
 
 def template_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(MessageTemplate.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+    return list(MessageTemplate.objects.for_church(church).order_by("name", "id").values_list("pk", "name"))
 
 
 def branch_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Branch.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+    return list(Branch.objects.for_church(church).order_by("name", "id").values_list("pk", "name"))
 
 
 def group_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Group.objects.filter(church=church).order_by("name", "id").values_list("pk", "name"))
+    return list(Group.objects.for_church(church).order_by("name", "id").values_list("pk", "name"))

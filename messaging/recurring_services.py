@@ -107,7 +107,7 @@ def _clean(church: Church, values: dict, *, now: datetime) -> dict:
     template_id = values.get("template_id")
     template = None
     if template_id:
-        template = MessageTemplate.objects.filter(church=church, pk=template_id).first()
+        template = MessageTemplate.objects.for_church(church).filter(pk=template_id).first()
         if template is None:
             raise BusinessRuleError("Unknown template.", field="template_id")
         values["body"] = template.body
@@ -164,7 +164,7 @@ def recurring_update(
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"Unknown fields: {sorted(unknown)}")
-    locked = RecurringMessage.objects.select_for_update().get(church=church, pk=recurring.pk)
+    locked = RecurringMessage.objects.for_church(church).select_for_update().get(pk=recurring.pk)
     now = timezone.now()
     current = {name: getattr(locked, name) for name in EDITABLE_FIELDS}
     values = _clean(church, {**current, **fields}, now=now)
@@ -190,7 +190,7 @@ def recurring_pause(
     *, church: Church, recurring: RecurringMessage, acting_user: User | None, api_key: ApiKey | None = None
 ) -> RecurringMessage:
     """Stop firing until resumed. Pausing a paused schedule changes nothing."""
-    locked = RecurringMessage.objects.select_for_update().get(church=church, pk=recurring.pk)
+    locked = RecurringMessage.objects.for_church(church).select_for_update().get(pk=recurring.pk)
     if locked.active:
         locked.active = False
         locked.updated_at = timezone.now()
@@ -204,7 +204,7 @@ def recurring_resume(
     *, church: Church, recurring: RecurringMessage, acting_user: User | None, api_key: ApiKey | None = None
 ) -> RecurringMessage:
     """Start firing again from the next send time after now; times missed while paused are not sent."""
-    locked = RecurringMessage.objects.select_for_update().get(church=church, pk=recurring.pk)
+    locked = RecurringMessage.objects.for_church(church).select_for_update().get(pk=recurring.pk)
     if locked.active and locked.next_run_at is not None:
         return locked
     now = timezone.now()
@@ -234,7 +234,7 @@ def recurring_delete(
         target=recurring,
         data={"name": recurring.name, "schedule": recurrence.describe(recurring.schedule)},
     )
-    RecurringMessage.objects.filter(church=church, pk=recurring.pk).delete()
+    RecurringMessage.objects.for_church(church).filter(pk=recurring.pk).delete()
 
 
 # --- Firing --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from churches.models import Branch, Church, Group, Member, SmsStatus
 from churches.selectors import member_search
 from koinonia.exceptions import BusinessRuleError
+from koinonia.tenancy import access_function, church_object_get
 from messaging import services
 from messaging.audience import audience_count, clean_audience
 from messaging.models import Message, MessageTemplate, NumberCheck, Recipient, SenderNumber
@@ -19,9 +20,39 @@ DEFAULT_CONFIRM_THRESHOLD = 500
 RECIPIENT_STATUSES = [value for value, _ in Recipient.Status.choices]
 
 
+# --- access functions: the one way to fetch a church's row by id --------------------------------------
+# Each raises ``koinonia.exceptions.NotFound`` (404 in pages and API) for a missing id and for another
+# church's id alike; ``queryset`` lets a caller add joins, annotations or a row lock without a second query.
+
+
+@access_function(Message)
+def message_get(*, church: Church, id: int, queryset: QuerySet[Message] | None = None) -> Message:
+    return church_object_get(Message.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(MessageTemplate)
+def message_template_get(
+    *, church: Church, id: int, queryset: QuerySet[MessageTemplate] | None = None
+) -> MessageTemplate:
+    return church_object_get(MessageTemplate.objects if queryset is None else queryset, church=church, id=id)
+
+
+@access_function(SenderNumber)
+def sender_number_get(*, church: Church, id: int, queryset: QuerySet[SenderNumber] | None = None) -> SenderNumber:
+    return church_object_get(SenderNumber.objects if queryset is None else queryset, church=church, id=id)
+
+
+def recipient_get(
+    *, church: Church, message_id: int, id: int, queryset: QuerySet[Recipient] | None = None
+) -> Recipient:
+    """A recipient through its message: the row must be this church's and this message's."""
+    recipients = Recipient.objects if queryset is None else queryset
+    return church_object_get(recipients.filter(message_id=message_id), church=church, id=id)
+
+
 def message_list(*, church: Church, status: str | None = None) -> QuerySet[Message]:
     """Newest first (index ``message_church_recent``); author and API key joined for the list's columns."""
-    messages = Message.objects.filter(church=church).select_related("author", "api_key")
+    messages = Message.objects.for_church(church).select_related("author", "api_key")
     if status:
         messages = messages.filter(status=status)
     return messages.order_by("-id")
@@ -29,7 +60,7 @@ def message_list(*, church: Church, status: str | None = None) -> QuerySet[Messa
 
 def recipient_list(*, church: Church, message: Message, status: str | None = None) -> QuerySet[Recipient]:
     """One message's recipients in id order, with their member's name (one query per page)."""
-    recipients = Recipient.objects.filter(church=church, message=message).select_related("member")
+    recipients = Recipient.objects.for_church(church).filter(message=message).select_related("member")
     if status:
         recipients = recipients.filter(status=status)
     return recipients.order_by("id")
@@ -47,29 +78,29 @@ def recipient_page(
 
 
 def template_list(*, church: Church) -> QuerySet[MessageTemplate]:
-    return MessageTemplate.objects.filter(church=church).select_related("created_by").order_by("name", "id")
+    return MessageTemplate.objects.for_church(church).select_related("created_by").order_by("name", "id")
 
 
 def message_by_idempotency_key(*, church: Church, key: str) -> Message | None:
     key = (key or "").strip()[:128]
     if not key:
         return None
-    return Message.objects.filter(church=church, idempotency_key=key).first()
+    return Message.objects.for_church(church).filter(idempotency_key=key).first()
 
 
 def branch_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Branch.objects.filter(church=church).order_by("name", "id").values_list("id", "name"))
+    return list(Branch.objects.for_church(church).order_by("name", "id").values_list("id", "name"))
 
 
 def group_choices(*, church: Church) -> list[tuple[int, str]]:
-    return list(Group.objects.filter(church=church).order_by("name", "id").values_list("id", "name"))
+    return list(Group.objects.for_church(church).order_by("name", "id").values_list("id", "name"))
 
 
 def member_names(*, church: Church, member_ids: list[int]) -> list[dict]:
     """id, name and whether they can receive texts, for members already picked on the compose page."""
     if not member_ids:
         return []
-    rows = Member.objects.filter(church=church, pk__in=member_ids).order_by("last_name", "first_name", "id")
+    rows = Member.objects.for_church(church).filter(pk__in=member_ids).order_by("last_name", "first_name", "id")
     return [_member_choice(m) for m in rows.only("id", "first_name", "last_name", "sms_status")]
 
 
@@ -154,12 +185,16 @@ def broadcast_stats(*, church: Church, since) -> dict[str, int]:
     """Totals over the broadcasts created since ``since``, from their live counters (no recipient scan)."""
     from django.db.models import Count, Sum
 
-    totals = Message.objects.filter(church=church, created_at__gte=since).aggregate(
-        messages=Count("id"),
-        recipients=Sum("recipient_count"),
-        delivered=Sum("delivered_count"),
-        failed=Sum("failed_count"),
-        segments=Sum("segments_sent"),
+    totals = (
+        Message.objects.for_church(church)
+        .filter(created_at__gte=since)
+        .aggregate(
+            messages=Count("id"),
+            recipients=Sum("recipient_count"),
+            delivered=Sum("delivered_count"),
+            failed=Sum("failed_count"),
+            segments=Sum("segments_sent"),
+        )
     )
     return {key: value or 0 for key, value in totals.items()}
 
@@ -167,9 +202,9 @@ def broadcast_stats(*, church: Church, since) -> dict[str, int]:
 def sender_number_list(*, church: Church) -> list[SenderNumber]:
     """The church's numbers, newest first, each with its latest check (``last_check_at``,
     ``last_check_outcome``) from one query: the settings page lists them all."""
-    latest = NumberCheck.objects.filter(church=church, sender=OuterRef("pk")).order_by("-checked_at", "-id")
+    latest = NumberCheck.objects.for_church(church).filter(sender=OuterRef("pk")).order_by("-checked_at", "-id")
     return list(
-        SenderNumber.objects.filter(church=church)
+        SenderNumber.objects.for_church(church)
         .annotate(
             last_check_at=Subquery(latest.values("checked_at")[:1]),
             last_check_outcome=Subquery(latest.values("outcome")[:1]),

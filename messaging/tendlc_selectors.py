@@ -33,20 +33,22 @@ class Registration:
 
 
 def tendlc_campaign_list(*, church: Church):
-    return TenDlcCampaign.objects.filter(church=church).order_by("-id")
+    return TenDlcCampaign.objects.for_church(church).order_by("-id")
 
 
 def tendlc_registration(*, church: Church) -> Registration:
-    brand = TenDlcBrand.objects.filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).first()
     campaigns = list(tendlc_campaign_list(church=church)[:10])
     campaign = campaigns[0] if campaigns else None
     assignments = (
-        list(TenDlcNumberAssignment.objects.filter(church=church, campaign=campaign).order_by("phone_number"))
+        list(TenDlcNumberAssignment.objects.for_church(church).filter(campaign=campaign).order_by("phone_number"))
         if campaign
         else []
     )
-    numbers = SenderNumber.objects.filter(church=church, status=SenderNumber.Status.ACTIVE).values_list(
-        "phone_number", "provider", "campaign_id"
+    numbers = (
+        SenderNumber.objects.for_church(church)
+        .filter(status=SenderNumber.Status.ACTIVE)
+        .values_list("phone_number", "provider", "campaign_id")
     )
     numbers = list(numbers)
     return Registration(
@@ -54,7 +56,7 @@ def tendlc_registration(*, church: Church) -> Registration:
         campaign=campaign,
         earlier_campaigns=campaigns[1:],
         assignments=assignments,
-        events=list(TenDlcEvent.objects.filter(church=church).order_by("-id")[:EVENTS_SHOWN]),
+        events=list(TenDlcEvent.objects.for_church(church).order_by("-id")[:EVENTS_SHOWN]),
         unregistered_numbers=[
             phone for phone, provider, campaign_id in numbers if provider != "console" and not campaign_id
         ],
@@ -64,4 +66,4 @@ def tendlc_registration(*, church: Church) -> Registration:
 
 
 def tendlc_campaign_events(*, church: Church, campaign: TenDlcCampaign) -> list[TenDlcEvent]:
-    return list(TenDlcEvent.objects.filter(church=church, campaign=campaign).order_by("-id")[:50])
+    return list(TenDlcEvent.objects.for_church(church).filter(campaign=campaign).order_by("-id")[:50])

@@ -14,7 +14,7 @@ from django.views import View
 
 from churches.models import Role
 from koinonia.exceptions import BusinessRuleError
-from koinonia.tenancy import ChurchPageMixin, get_scoped_object_or_404
+from koinonia.tenancy import ChurchPageMixin
 from messaging import selectors, services
 from messaging.forms import SERVICE_FIELD_TO_FORM, ComposeForm, IdListField, TemplateForm
 from messaging.models import Message, MessageTemplate, Recipient
@@ -108,8 +108,7 @@ class ComposeView(MessagingPage):
         initial = {"idempotency_key": uuid.uuid4().hex}
         template_id = request.GET.get("template")
         if template_id:
-            templates = selectors.template_list(church=request.church)
-            initial["body"] = get_scoped_object_or_404(templates, request.church, pk=template_id).body
+            initial["body"] = selectors.message_template_get(church=request.church, id=template_id).body
         return self._render(ComposeForm(initial=initial, church=request.church))
 
     def post(self, request):

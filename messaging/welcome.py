@@ -36,7 +36,8 @@ def _batch_key(member_ids: list[int]) -> str:
 def _first_opt_ins(church: Church, member_ids: list[int]) -> list[int]:
     """Of ``member_ids``, those whose only opt-in so far is the one that subscribed them, and not by text."""
     rows = (
-        ConsentEvent.objects.filter(church=church, member_id__in=member_ids, kind=ConsentEvent.Kind.OPT_IN)
+        ConsentEvent.objects.for_church(church)
+        .filter(member_id__in=member_ids, kind=ConsentEvent.Kind.OPT_IN)
         .values("member_id")
         .annotate(opt_ins=Count("id"), by_text=Count("id", filter=Q(source__in=ANSWERED_IN_CONVERSATION)))
     )
@@ -53,11 +54,13 @@ def welcome_send(*, church_id: int, member_ids: list[int]) -> Message | None:
         return None
     wanted = sorted({int(member_id) for member_id in member_ids})
     subscribed = set(
-        Member.objects.filter(church=church, pk__in=wanted, sms_status=SmsStatus.SUBSCRIBED).values_list(
-            "pk", flat=True
-        )
+        Member.objects.for_church(church)
+        .filter(pk__in=wanted, sms_status=SmsStatus.SUBSCRIBED)
+        .values_list("pk", flat=True)
     )
-    welcomed = set(WelcomeSent.objects.filter(church=church, member_id__in=wanted).values_list("member_id", flat=True))
+    welcomed = set(
+        WelcomeSent.objects.for_church(church).filter(member_id__in=wanted).values_list("member_id", flat=True)
+    )
     candidates = [m for m in _first_opt_ins(church, sorted(subscribed - welcomed)) if m in subscribed]
     if not candidates:
         return None
@@ -67,7 +70,7 @@ def welcome_send(*, church_id: int, member_ids: list[int]) -> Message | None:
     WelcomeSent.objects.bulk_create(
         [WelcomeSent(church=church, member_id=m, batch_key=key) for m in candidates], ignore_conflicts=True
     )
-    claimed = sorted(WelcomeSent.objects.filter(church=church, batch_key=key).values_list("member_id", flat=True))
+    claimed = sorted(WelcomeSent.objects.for_church(church).filter(batch_key=key).values_list("member_id", flat=True))
     if not claimed:
         return None
     message = message_send(
@@ -77,5 +80,5 @@ def welcome_send(*, church_id: int, member_ids: list[int]) -> Message | None:
         audience={"member_ids": claimed},
         idempotency_key=key if claimed == candidates else _batch_key(claimed),
     )
-    WelcomeSent.objects.filter(church=church, batch_key=key).update(message=message)
+    WelcomeSent.objects.for_church(church).filter(batch_key=key).update(message=message)
     return message

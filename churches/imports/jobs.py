@@ -13,6 +13,7 @@ from churches.imports.plan import ImportPlan
 from churches.imports.reading import check_upload_size, clean_mapping, decode_csv_bytes, guess_mapping, read_rows
 from churches.imports.retention import FILE_DISCARDED, LEASE, report_retention
 from churches.models import Branch, Church, Group, ImportJob, ImportRejectedRow, User
+from churches.selectors import import_job_get
 from koinonia.exceptions import BusinessRuleError
 
 PREVIEW_ROWS = 10
@@ -90,7 +91,7 @@ def member_import_start(
     """Confirm the mapping and consent statement and queue the run (after commit)."""
     from churches.tasks import member_import_run_task
 
-    job = ImportJob.objects.select_for_update().get(church=church, pk=job.pk)
+    job = import_job_get(church=church, id=job.pk, queryset=ImportJob.objects.select_for_update())
     if job.status != ImportJob.Status.PENDING:
         raise BusinessRuleError("This import has already been started.", code="conflict", status=409)
     header, _ = read_rows(job.content)
@@ -118,7 +119,7 @@ def member_import_retry(*, church: Church, job: ImportJob, acting_user: User | N
     """Queue a failed (or stalled) run again; it continues where it stopped."""
     from churches.tasks import member_import_run_task
 
-    job = ImportJob.objects.select_for_update().get(church=church, pk=job.pk)
+    job = import_job_get(church=church, id=job.pk, queryset=ImportJob.objects.select_for_update())
     stalled = job.status == ImportJob.Status.RUNNING and (
         job.heartbeat_at is None or job.heartbeat_at < timezone.now() - LEASE
     )
@@ -156,6 +157,6 @@ def member_import_report_rows(*, job: ImportJob) -> Iterator[list[str]]:
     if header is None:  # not finished: the header is still in the file
         header = read_rows(job.content)[0] if job.content else []
     yield ["Row", "Reason", *header]
-    rejected = ImportRejectedRow.objects.filter(church=job.church_id, job=job).order_by("row_number")
+    rejected = ImportRejectedRow.objects.for_church(job.church_id).filter(job=job).order_by("row_number")
     for row_number, reason, cells in rejected.values_list("row_number", "reason", "cells").iterator(chunk_size=2000):
         yield [str(row_number), reason, *(spreadsheet_safe(cell) for cell in cells or [])]

@@ -45,13 +45,13 @@ class ImportPlan:
         self.seen: dict[str, int] = {}  # phone hash → row number of its first occurrence
         self.branches = {
             name: pk
-            for pk, name in Branch.objects.filter(church=job.church)
+            for pk, name in Branch.objects.for_church(job.church)
             .annotate(lname=Lower("name"))
             .values_list("pk", "lname")
         }
         self.groups = {
             name: pk
-            for pk, name in Group.objects.filter(church=job.church)
+            for pk, name in Group.objects.for_church(job.church)
             .annotate(lname=Lower("name"))
             .values_list("pk", "lname")
         }
@@ -90,7 +90,7 @@ class ImportPlan:
             [Group(church=self.church, name=name) for name in self.new_group_names], ignore_conflicts=True
         )
         self.groups.update(
-            Group.objects.filter(church=self.church)
+            Group.objects.for_church(self.church)
             .annotate(lname=Lower("name"))
             .values_list("lname", "pk")
             .filter(lname__in=[name.lower() for name in self.new_group_names])

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from churches.models import ApiKey, AuditLog, Church, Invitation, Role, StaffMembership, User
+from churches.selectors import api_key_get, staff_membership_get
 from churches.signals import church_created
 from koinonia import policy
 from koinonia.api.authentication import KEY_PREFIX, hash_api_key
@@ -101,7 +102,7 @@ def church_signup(
 
 
 def _require_role(church: Church, user: User, role: str) -> StaffMembership:
-    membership = StaffMembership.objects.filter(church=church, user=user).first()
+    membership = StaffMembership.objects.for_church(church).filter(user=user).first()
     if membership is None or not Role.at_least(membership.role, role):
         raise BusinessRuleError("Your role does not allow this.", code="permission_denied", status=403)
     return membership
@@ -123,11 +124,11 @@ def staff_invite(*, church: Church, acting_user: User, email: str, role: str) ->
     actor = _require_role(church, acting_user, Role.ADMIN)
     _check_can_grant(actor, role)
     email = email.strip().lower()
-    if StaffMembership.objects.filter(church=church, user__email__iexact=email).exists():
+    if StaffMembership.objects.for_church(church).filter(user__email__iexact=email).exists():
         raise BusinessRuleError("This person is already on the team.", field="email", code="conflict", status=409)
     policy.current().check(church=church, resource="staff_seats", adding=1)
     # A new invitation replaces any pending one for the same address.
-    Invitation.objects.filter(church=church, email__iexact=email, accepted_at=None, revoked_at=None).update(
+    Invitation.objects.for_church(church).filter(email__iexact=email, accepted_at=None, revoked_at=None).update(
         revoked_at=timezone.now()
     )
     token = secrets.token_urlsafe(32)
@@ -181,7 +182,7 @@ def invitation_accept(*, token: str, user: User) -> StaffMembership:
             code="invitation_email_mismatch",
             status=403,
         )
-    if not StaffMembership.objects.filter(church=invitation.church, user=user).exists():
+    if not StaffMembership.objects.for_church(invitation.church).filter(user=user).exists():
         policy.current().check(church=invitation.church, resource="staff_seats", adding=1)
     membership, created = StaffMembership.objects.get_or_create(
         church=invitation.church, user=user, defaults={"role": invitation.role}
@@ -211,17 +212,17 @@ def invitation_accept_as_new_user(*, token: str, name: str, password: str) -> Us
 
 
 def _owner_count(church: Church) -> int:
-    return StaffMembership.objects.filter(church=church, role=Role.OWNER).count()
+    return StaffMembership.objects.for_church(church).filter(role=Role.OWNER).count()
 
 
 @transaction.atomic
 def staff_change_role(*, church: Church, acting_user: User, membership_id: int, role: str) -> StaffMembership:
     actor = _require_role(church, acting_user, Role.ADMIN)
     # Lock the church's owner rows so two simultaneous demotions cannot remove both last owners.
-    list(StaffMembership.objects.select_for_update().filter(church=church, role=Role.OWNER))
-    membership = StaffMembership.objects.select_for_update().filter(church=church, pk=membership_id).first()
-    if membership is None:
-        raise BusinessRuleError("No such team member.", code="not_found", status=404)
+    list(StaffMembership.objects.for_church(church).select_for_update().filter(role=Role.OWNER))
+    membership = staff_membership_get(
+        church=church, id=membership_id, queryset=StaffMembership.objects.select_for_update()
+    )
     if role not in Role.values:
         raise BusinessRuleError("Unknown role.", field="role")
     _check_can_grant(actor, role)
@@ -244,10 +245,10 @@ def staff_change_role(*, church: Church, acting_user: User, membership_id: int, 
 @transaction.atomic
 def staff_remove(*, church: Church, acting_user: User, membership_id: int) -> None:
     actor = _require_role(church, acting_user, Role.ADMIN)
-    list(StaffMembership.objects.select_for_update().filter(church=church, role=Role.OWNER))
-    membership = StaffMembership.objects.filter(church=church, pk=membership_id).select_related("user").first()
-    if membership is None:
-        raise BusinessRuleError("No such team member.", code="not_found", status=404)
+    list(StaffMembership.objects.for_church(church).select_for_update().filter(role=Role.OWNER))
+    membership = staff_membership_get(
+        church=church, id=membership_id, queryset=StaffMembership.objects.select_related("user")
+    )
     _check_can_grant(actor, membership.role)
     if membership.role == Role.OWNER and _owner_count(church) == 1:
         raise BusinessRuleError("You cannot remove the last owner. Make someone else an owner first.")
@@ -291,9 +292,7 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, church: Church, acting_user: User | None, api_key_id: int) -> ApiKey:
-    api_key = ApiKey.objects.select_for_update().filter(church=church, pk=api_key_id).first()
-    if api_key is None:
-        raise BusinessRuleError("No such API key.", code="not_found", status=404)
+    api_key = api_key_get(church=church, id=api_key_id, queryset=ApiKey.objects.select_for_update())
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from churches.models import ApiKey, Church, ConsentEvent, Member, SmsStatus, User
+from churches.selectors import member_get
 from churches.signals import announce_members_subscribed
 from koinonia.exceptions import BusinessRuleError
 
@@ -57,7 +58,7 @@ def _actor(user: User | None) -> User | None:
 
 def _move_status(*, church: Church, member_ids: list[int], new_status: str, now) -> None:
     # The one statement that writes sms_status (both entry points use it).
-    Member.objects.filter(church=church, pk__in=member_ids).update(sms_status=new_status, updated_at=now)
+    Member.objects.for_church(church).filter(pk__in=member_ids).update(sms_status=new_status, updated_at=now)
     if new_status == SmsStatus.SUBSCRIBED:
         announce_members_subscribed(church_id=church.pk, member_ids=member_ids)
 
@@ -75,7 +76,7 @@ def consent_record(
 ) -> ConsentEvent:
     """Append to the ledger and move the member's sms_status with it, in one transaction."""
     _check_kind_and_source(kind, source)
-    locked = Member.objects.select_for_update().get(church=church, pk=member.pk)
+    locked = member_get(church=church, id=member.pk, queryset=Member.objects.select_for_update())
     decision = _decide(locked.sms_status, kind, source)
     if decision == _REFUSED:
         raise BusinessRuleError(
@@ -137,7 +138,7 @@ def consent_record_many(
     with transaction.atomic(savepoint=False):
         # Locked in id order, like every other multi-member lock, so concurrent batches can't deadlock;
         # a member's own STOP arriving meanwhile waits, or is seen here.
-        current = Member.objects.select_for_update().filter(church=church, pk__in=ids).order_by("pk")
+        current = Member.objects.for_church(church).select_for_update().filter(pk__in=ids).order_by("pk")
         buckets = {_CHANGE: batch.changed, _UNCHANGED: batch.unchanged, _REFUSED: batch.refused}
         for member_id, status in current.values_list("pk", "sms_status"):
             buckets[_decide(status, kind, source)].append(member_id)

@@ -50,7 +50,7 @@ def branch_create(
 ) -> Branch:
     name = _clean_name(name, what="branch")
     policy.current().check(church=church, resource="branches", adding=1)
-    if Branch.objects.filter(church=church, name__iexact=name).exists():
+    if Branch.objects.for_church(church).filter(name__iexact=name).exists():
         raise _unique_name_error("branch", name)
     return Branch.objects.create(church=church, name=name, address=address.strip(), timezone=timezone_name)
 
@@ -59,7 +59,7 @@ def branch_create(
 def branch_update(*, church: Church, branch: Branch, acting_user: User | None, **fields) -> Branch:
     if "name" in fields:
         fields["name"] = _clean_name(fields["name"], what="branch")
-        if Branch.objects.filter(church=church, name__iexact=fields["name"]).exclude(pk=branch.pk).exists():
+        if Branch.objects.for_church(church).filter(name__iexact=fields["name"]).exclude(pk=branch.pk).exists():
             raise _unique_name_error("branch", fields["name"])
     changed = [key for key, value in fields.items() if getattr(branch, key) != value]
     for key in changed:
@@ -72,8 +72,8 @@ def branch_update(*, church: Church, branch: Branch, acting_user: User | None, *
 @transaction.atomic
 def branch_delete(*, church: Church, branch: Branch, acting_user: User | None) -> dict[str, int]:
     """Members and groups of the branch stay, without a branch. Returns how many of each were moved."""
-    members = Member.objects.filter(church=church, branch=branch).update(branch=None, updated_at=timezone.now())
-    groups = Group.objects.filter(church=church, branch=branch).update(branch=None)
+    members = Member.objects.for_church(church).filter(branch=branch).update(branch=None, updated_at=timezone.now())
+    groups = Group.objects.for_church(church).filter(branch=branch).update(branch=None)
     audit_record(
         church=church,
         actor=acting_user,
@@ -98,7 +98,7 @@ def _clean_keyword(church: Church, keyword: str, *, exclude_pk: int | None = Non
 
     if keyword in RESERVED_KEYWORDS:
         raise BusinessRuleError(f"{keyword} is reserved for opt-out, opt-in and help texts.", field="keyword")
-    clash = Group.objects.filter(church=church, keyword__iexact=keyword)
+    clash = Group.objects.for_church(church).filter(keyword__iexact=keyword)
     if exclude_pk:
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
@@ -113,7 +113,7 @@ def _branch_of(church: Church, branch: Branch | int | None) -> Branch | None:
         if branch is not None and branch.church_id != church.pk:
             raise BusinessRuleError("Unknown branch.", field="branch_id")
         return branch
-    found = Branch.objects.filter(church=church, pk=branch).first()
+    found = Branch.objects.for_church(church).filter(pk=branch).first()
     if found is None:
         raise BusinessRuleError("Unknown branch.", field="branch_id")
     return found
@@ -131,7 +131,7 @@ def group_create(
     welcome_text: str = "",
 ) -> Group:
     name = _clean_name(name, what="group")
-    if Group.objects.filter(church=church, name__iexact=name).exists():
+    if Group.objects.for_church(church).filter(name__iexact=name).exists():
         raise _unique_name_error("group", name)
     return Group.objects.create(
         church=church,
@@ -147,7 +147,7 @@ def group_create(
 def group_update(*, church: Church, group: Group, acting_user: User | None, **fields) -> Group:
     if "name" in fields:
         fields["name"] = _clean_name(fields["name"], what="group")
-        if Group.objects.filter(church=church, name__iexact=fields["name"]).exclude(pk=group.pk).exists():
+        if Group.objects.for_church(church).filter(name__iexact=fields["name"]).exclude(pk=group.pk).exists():
             raise _unique_name_error("group", fields["name"])
     if "keyword" in fields:
         fields["keyword"] = _clean_keyword(church, fields["keyword"], exclude_pk=group.pk)
@@ -164,7 +164,7 @@ def group_update(*, church: Church, group: Group, acting_user: User | None, **fi
 @transaction.atomic
 def group_delete(*, church: Church, group: Group, acting_user: User | None) -> int:
     """Deletes the group and its memberships; the members themselves stay. Returns members affected."""
-    removed = GroupMembership.objects.filter(church=church, group=group).delete()[0]
+    removed = GroupMembership.objects.for_church(church).filter(group=group).delete()[0]
     audit_record(
         church=church,
         actor=acting_user,
@@ -178,7 +178,7 @@ def group_delete(*, church: Church, group: Group, acting_user: User | None) -> i
 
 def _church_member_ids(church: Church, member_ids: Iterable[int]) -> list[int]:
     ids = {int(i) for i in member_ids}
-    return list(Member.objects.filter(church=church, pk__in=ids).values_list("pk", flat=True))
+    return list(Member.objects.for_church(church).filter(pk__in=ids).values_list("pk", flat=True))
 
 
 @transaction.atomic
@@ -187,13 +187,13 @@ def group_members_add(
 ) -> int:
     """Adds members (ignoring ids of other churches and existing memberships). Returns how many were added."""
     ids = _church_member_ids(church, member_ids)
-    before = GroupMembership.objects.filter(church=church, group=group).count()
+    before = GroupMembership.objects.for_church(church).filter(group=group).count()
     GroupMembership.objects.bulk_create(
         [GroupMembership(church=church, group=group, member_id=i) for i in ids],
         ignore_conflicts=True,
         batch_size=2000,
     )
-    return GroupMembership.objects.filter(church=church, group=group).count() - before
+    return GroupMembership.objects.for_church(church).filter(group=group).count() - before
 
 
 @transaction.atomic
@@ -201,7 +201,7 @@ def group_members_remove(
     *, church: Church, group: Group, member_ids: Iterable[int], acting_user: User | None = None
 ) -> int:
     ids = {int(i) for i in member_ids}
-    return GroupMembership.objects.filter(church=church, group=group, member_id__in=ids).delete()[0]
+    return GroupMembership.objects.for_church(church).filter(group=group, member_id__in=ids).delete()[0]
 
 
 # --- Members --------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def _groups_of(church: Church, group_ids: Iterable[int] | None) -> list[int]:
     if not group_ids:
         return []
     wanted = {int(i) for i in group_ids}
-    found = set(Group.objects.filter(church=church, pk__in=wanted).values_list("pk", flat=True))
+    found = set(Group.objects.for_church(church).filter(pk__in=wanted).values_list("pk", flat=True))
     if wanted - found:
         raise BusinessRuleError("Unknown group.", field="group_ids")
     return sorted(found)
@@ -237,7 +237,7 @@ def member_create(
     attests it); with it the member starts subscribed, without it "no consent yet"."""
     e164, hashed, area_timezone = normalize_phone(church=church, raw=phone)
     details = clean_member_fields({"first_name": first_name, "last_name": last_name, "email": email})
-    if Member.objects.filter(church=church, phone_hash=hashed).exists():
+    if Member.objects.for_church(church).filter(phone_hash=hashed).exists():
         raise BusinessRuleError(
             "A member with this phone number already exists.", field="phone", code="conflict", status=409
         )
@@ -290,7 +290,7 @@ def member_update(
     if "phone" in fields:
         e164, hashed, _ = normalize_phone(church=church, raw=fields["phone"])
         if e164 != member.phone:
-            if Member.objects.filter(church=church, phone_hash=hashed).exclude(pk=member.pk).exists():
+            if Member.objects.for_church(church).filter(phone_hash=hashed).exclude(pk=member.pk).exists():
                 raise BusinessRuleError(
                     "Another member already has this phone number.", field="phone", code="conflict", status=409
                 )
@@ -307,8 +307,10 @@ def member_update(
         member.save(update_fields=[*changed, "updated_at"])
     if group_ids is not None:
         wanted = set(_groups_of(church, group_ids))
-        current = set(GroupMembership.objects.filter(church=church, member=member).values_list("group_id", flat=True))
-        GroupMembership.objects.filter(church=church, member=member, group_id__in=current - wanted).delete()
+        current = set(
+            GroupMembership.objects.for_church(church).filter(member=member).values_list("group_id", flat=True)
+        )
+        GroupMembership.objects.for_church(church).filter(member=member, group_id__in=current - wanted).delete()
         GroupMembership.objects.bulk_create(
             [GroupMembership(church=church, group_id=g, member=member) for g in wanted - current], ignore_conflicts=True
         )
@@ -324,8 +326,8 @@ def member_delete_many(*, church: Church, member_ids: Iterable[int], acting_user
         return 0
     # Rows elsewhere that must survive deletion (sent messages, conversations) reference members with
     # on_delete rules of their own; here we only remove what the directory owns.
-    GroupMembership.objects.filter(church=church, member_id__in=ids).delete()
-    ConsentEvent.objects.filter(church=church, member_id__in=ids).delete()
+    GroupMembership.objects.for_church(church).filter(member_id__in=ids).delete()
+    ConsentEvent.objects.for_church(church).filter(member_id__in=ids).delete()
     deleted = Member.objects.filter(Q(church=church) & Q(pk__in=ids)).delete()[0]
     audit_record(church=church, actor=acting_user, action="members.deleted", data={"count": deleted})
     return deleted

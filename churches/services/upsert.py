@@ -193,9 +193,9 @@ def _insert_new(church, rows, indexes, *, default_branch_id, acting_user, now) -
         ) from exc
     if any(member.pk is None for member in members):  # backends that can't return ids from INSERT
         ids = dict(
-            Member.objects.filter(church=church, phone_hash__in=[m.phone_hash for m in members]).values_list(
-                "phone_hash", "pk"
-            )
+            Member.objects.for_church(church)
+            .filter(phone_hash__in=[m.phone_hash for m in members])
+            .values_list("phone_hash", "pk")
         )
         for member in members:
             member.pk = ids[member.phone_hash]
@@ -257,9 +257,7 @@ def upsert_members(
             work.changed_fields.add("email_local_hash")
             for member in work.changed:
                 member.email_local_hash = email_local_hash(member.email)
-        bulk_update_rows(
-            Member.objects.filter(church=church), work.changed, [*sorted(work.changed_fields), "updated_at"]
-        )
+        bulk_update_rows(Member.objects.for_church(church), work.changed, [*sorted(work.changed_fields), "updated_at"])
     if work.memberships:
         GroupMembership.objects.bulk_create(
             [GroupMembership(church=church, member_id=m, group_id=g, created_at=now) for m, g in work.memberships],
@@ -323,12 +321,14 @@ def _bulk_rows(church: Church, rows: Sequence[Mapping]) -> tuple[dict[int, Upser
     wanted_branches = {r.fields["branch_id"] for r in ready.values() if r.fields.get("branch_id") is not None}
     wanted_groups = {g for r in ready.values() for g in r.group_ids}
     known_branches = set(
-        Branch.objects.filter(church=church, pk__in=wanted_branches).values_list("pk", flat=True)
+        Branch.objects.for_church(church).filter(pk__in=wanted_branches).values_list("pk", flat=True)
         if wanted_branches
         else ()
     )
     known_groups = set(
-        Group.objects.filter(church=church, pk__in=wanted_groups).values_list("pk", flat=True) if wanted_groups else ()
+        Group.objects.for_church(church).filter(pk__in=wanted_groups).values_list("pk", flat=True)
+        if wanted_groups
+        else ()
     )
     for i, row in list(ready.items()):
         branch_id = row.fields.get("branch_id")

@@ -8,7 +8,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
 
-from churches import imports, listing
+from churches import imports, listing, selectors
 from churches.forms import (
     ImportStartForm,
     ImportUploadForm,
@@ -88,9 +88,9 @@ class MemberImportJobView(_ImportJobMixin, View):
                 church = request.church
                 group = branch = None
                 if form.cleaned_data["group"]:
-                    group = listing.group_get(church=church, pk=form.cleaned_data["group"])
+                    group = selectors.group_get(church=church, id=form.cleaned_data["group"])
                 if form.cleaned_data["branch"]:
-                    branch = listing.branch_get(church=church, pk=form.cleaned_data["branch"])
+                    branch = selectors.branch_get(church=church, id=form.cleaned_data["branch"])
                 if request.POST.get("preview"):  # "Check again" with the new mapping, without starting
                     preview = imports.member_import_preview(job=job, mapping=mapping)
                     return self._render_preview(job, preview, form)

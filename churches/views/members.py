@@ -112,7 +112,7 @@ class MemberBulkView(ChurchPageMixin, View):
             deleted = services.member_delete_many(church=church, member_ids=member_ids, acting_user=request.user)
             messages.success(request, f"Deleted {deleted} member{'s' if deleted != 1 else ''}.")
             return redirect(back)
-        group = listing.group_get(church=church, pk=form.cleaned_data["group"])
+        group = selectors.group_get(church=church, id=form.cleaned_data["group"])
         if action == "add_to_group":
             added = services.group_members_add(
                 church=church, group=group, member_ids=member_ids, acting_user=request.user

@@ -31,9 +31,9 @@ def inbound_notify(*, message_id: int) -> int:
     else:
         memberships = memberships.filter(role__in=roles)
     opted_out = set(
-        StaffNotificationPreference.objects.filter(church=message.church, email_on_inbound=False).values_list(
-            "user_id", flat=True
-        )
+        StaffNotificationPreference.objects.for_church(message.church)
+        .filter(email_on_inbound=False)
+        .values_list("user_id", flat=True)
     )
     recipients = [m.user.email for m in memberships if m.user_id not in opted_out]
     if not recipients:

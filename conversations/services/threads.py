@@ -84,7 +84,7 @@ def conversation_update(
 
 def conversation_mark_read(*, church: Church, conversation: Conversation) -> None:
     if conversation.unread_count:
-        Conversation.objects.filter(church=church, pk=conversation.pk).update(unread_count=0)
+        Conversation.objects.for_church(church).filter(pk=conversation.pk).update(unread_count=0)
         conversation.unread_count = 0
 
 
@@ -134,7 +134,7 @@ def canned_reply_create(*, church: Church, acting_user: User | None, title: str,
 
 
 def canned_reply_delete(*, church: Church, canned: CannedReply, acting_user: User | None) -> None:
-    CannedReply.objects.filter(church=church, pk=canned.pk).delete()
+    CannedReply.objects.for_church(church).filter(pk=canned.pk).delete()
 
 
 # --- Consent review queue ----------------------------------------------------------------------------

@@ -83,4 +83,4 @@ def plain_state(brand: TenDlcBrand | None, campaign: TenDlcCampaign | None) -> P
 
 
 def current_campaign(church: Church) -> TenDlcCampaign | None:
-    return TenDlcCampaign.objects.filter(church=church).order_by("-id").first()
+    return TenDlcCampaign.objects.for_church(church).order_by("-id").first()

@@ -142,7 +142,7 @@ def apply_campaign_record(
     )
     if status in CAMPAIGN_FAILED | CAMPAIGN_INACTIVE:
         # Carriers will refuse the numbers' traffic as registered: back to the unregistered limit.
-        SenderNumber.objects.filter(church_id=campaign.church_id, campaign_id=campaign.provider_campaign_id).update(
+        SenderNumber.objects.for_church(campaign.church_id).filter(campaign_id=campaign.provider_campaign_id).update(
             campaign_id=""
         )
     return True
@@ -301,12 +301,10 @@ def church_poll(*, church_id: int) -> int:
     """Ask the registrar about this church's pending brand, campaign and number links; returns how
     many records changed. Safe to run twice: an unchanged answer changes nothing."""
     changed = 0
-    brand = TenDlcBrand.objects.filter(church_id=church_id).exclude(provider_brand_id="").first()
+    brand = TenDlcBrand.objects.for_church(church_id).exclude(provider_brand_id="").first()
     if brand is not None and brand.status == TenDlcBrand.Status.REGISTRATION_PENDING:
         changed += _poll(brand, lambda r: r.get_brand(brand.provider_brand_id), apply_brand_record, "brand.polled")
-    campaign = (
-        TenDlcCampaign.objects.filter(church_id=church_id).exclude(provider_campaign_id="").order_by("-id").first()
-    )
+    campaign = TenDlcCampaign.objects.for_church(church_id).exclude(provider_campaign_id="").order_by("-id").first()
     if campaign is not None and campaign.campaign_status in CAMPAIGN_PENDING:
         changed += _poll(
             campaign, lambda r: r.get_campaign(campaign.provider_campaign_id), apply_campaign_record, "campaign.polled"
@@ -314,7 +312,7 @@ def church_poll(*, church_id: int) -> int:
     elif campaign is not None and campaign.campaign_status == CampaignStatus.MNO_PROVISIONED:
         # Numbers added after approval, or whose link request never reached the provider.
         changed += campaign_assign_numbers(campaign_id=campaign.pk)
-    pending = TenDlcNumberAssignment.objects.filter(church_id=church_id, status="PENDING_ASSIGNMENT")
+    pending = TenDlcNumberAssignment.objects.for_church(church_id).filter(status="PENDING_ASSIGNMENT")
     for assignment in pending.select_related("campaign"):
         changed += _poll(
             assignment,

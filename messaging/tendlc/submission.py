@@ -66,7 +66,7 @@ class TenDlcSubmitError(BusinessRuleError):
 def brand_save(*, church: Church, acting_user: User | None, **fields: Any) -> TenDlcBrand:
     """Save the church's details (validated by the form). Refused while the registry is reviewing them:
     a change then would not be what was approved."""
-    brand = TenDlcBrand.objects.select_for_update().filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).select_for_update().first()
     if brand is not None and brand.status == TenDlcBrand.Status.REGISTRATION_PENDING:
         raise BusinessRuleError("The church's details are under review and can't be changed until it finishes.")
     if brand is None:
@@ -81,7 +81,7 @@ def brand_save(*, church: Church, acting_user: User | None, **fields: Any) -> Te
 def brand_submit(*, church: Church, acting_user: User | None) -> TenDlcBrand:
     """Send the saved details to the registrar: a new brand, or (after a rejection or to correct an
     approved one) an update of the same brand, which puts it back under review."""
-    brand = TenDlcBrand.objects.filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).first()
     if brand is None:
         raise BusinessRuleError("Save the church's details first.")
     if brand.status == TenDlcBrand.Status.REGISTRATION_PENDING:
@@ -120,10 +120,10 @@ def brand_submit(*, church: Church, acting_user: User | None) -> TenDlcBrand:
 def campaign_save(*, church: Church, acting_user: User | None, **fields: Any) -> TenDlcCampaign:
     """Save the campaign draft. After a rejection the edits go into a new draft (the resubmission);
     the rejected campaign stays in the history."""
-    brand = TenDlcBrand.objects.filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).first()
     if brand is None:
         raise BusinessRuleError("Save the church's details first.")
-    campaign = TenDlcCampaign.objects.select_for_update().filter(church=church).order_by("-id").first()
+    campaign = TenDlcCampaign.objects.for_church(church).select_for_update().order_by("-id").first()
     if campaign is not None and campaign.campaign_status:
         state = plain_state(brand, campaign)
         if state.key not in ("rejected", "suspended"):
@@ -141,7 +141,7 @@ def campaign_save(*, church: Church, acting_user: User | None, **fields: Any) ->
 def campaign_request_submission(*, church: Church, acting_user: User | None) -> TenDlcCampaign:
     """Staff pressed "Submit": submit now if the church's registration is approved, or as soon as it
     is (the church need not come back days later just to press the button again)."""
-    brand = TenDlcBrand.objects.filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).first()
     if brand_ready(brand):
         return campaign_submit(church=church, acting_user=acting_user)
     campaign = current_campaign(church)
@@ -174,7 +174,7 @@ def campaign_submit_when_ready(*, church_id: int) -> TenDlcCampaign | None:
 
 def campaign_submit(*, church: Church, acting_user: User | None) -> TenDlcCampaign:
     """Register the draft campaign; only once the brand is registered and verified."""
-    brand = TenDlcBrand.objects.filter(church=church).first()
+    brand = TenDlcBrand.objects.for_church(church).first()
     campaign = current_campaign(church)
     if brand is None or campaign is None:
         raise BusinessRuleError("Fill in both steps first.")

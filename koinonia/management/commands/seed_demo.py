@@ -64,14 +64,14 @@ class Command(BaseCommand):
     def seed_directory(self, *, church: Church, owner: User) -> None:
         """Two branches, three groups (Youth joins by texting YOUTH) and 40 members on fictional
         +1 312-555-01xx numbers; anything already there is left alone."""
-        branches = {b.name: b for b in Branch.objects.filter(church=church, name__in=DEMO_BRANCHES)}
+        branches = {b.name: b for b in Branch.objects.for_church(church).filter(name__in=DEMO_BRANCHES)}
         for name in DEMO_BRANCHES:
             if name not in branches:
                 try:
                     branches[name] = services.branch_create(church=church, acting_user=owner, name=name)
                 except BusinessRuleError as exc:  # e.g. the plan allows fewer branches
                     self.stdout.write(f"Skipped demo branch {name}: {exc.message}")
-        groups = {g.name: g for g in Group.objects.filter(church=church, name__in=[g[0] for g in DEMO_GROUPS])}
+        groups = {g.name: g for g in Group.objects.for_church(church).filter(name__in=[g[0] for g in DEMO_GROUPS])}
         for name, keyword, branch_name in DEMO_GROUPS:
             if name not in groups:
                 groups[name] = services.group_create(
@@ -79,9 +79,9 @@ class Command(BaseCommand):
                 )
         phones = [f"+1312555{100 + i:04d}" for i in range(len(DEMO_PEOPLE))]
         existing = set(
-            Member.objects.filter(church=church, phone_hash__in=[phone_hash(p) for p in phones]).values_list(
-                "phone_hash", flat=True
-            )
+            Member.objects.for_church(church)
+            .filter(phone_hash__in=[phone_hash(p) for p in phones])
+            .values_list("phone_hash", flat=True)
         )
         group_list = list(groups.values())
         branch_list = list(branches.values())

@@ -1,0 +1,1 @@
+"""Static checks that keep project-wide mechanisms from eroding into conventions."""
