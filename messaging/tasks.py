@@ -67,9 +67,9 @@ def apply_status_events() -> int:
 
 @shared_task
 def sweep() -> dict:
-    """Runs every minute (celery-beat). Finds everything that should be moving and isn't: expired
-    leases, messages never prepared or never dispatched, due scheduled messages, held recipients
-    whose time has come, callbacks waiting for their send result. Safe to run twice at once."""
+    """Runs every SWEEP_INTERVAL_SECONDS (celery-beat, 15 s by default). Finds everything that should be
+    moving and isn't: expired leases, messages never prepared or never dispatched, due scheduled messages,
+    held recipients whose time has come, callbacks waiting for their send result. Safe to run twice at once."""
     now = timezone.now()
     stats = {}
     # 1. Leases that ran out (a killed worker): back to the queue.
