@@ -27,6 +27,7 @@ urlpatterns = [
     path("messages/", include("messaging.recurring.urls")),
     path("inbox/", include("conversations.urls")),
     path("billing/", include("billing.urls")),
+    path("analytics/", include("analytics.urls")),
 ]
 
 handler404 = "koinonia.views.page_not_found"

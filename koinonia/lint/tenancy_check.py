@@ -44,7 +44,7 @@ import sys
 from dataclasses import dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-APPS = ("koinonia", "churches", "messaging", "conversations", "billing")
+APPS = ("koinonia", "churches", "messaging", "conversations", "billing", "analytics")
 
 _QUERY_METHODS = """get filter exclude all first last count exists values values_list update delete iterator
 aggregate annotate order_by select_related prefetch_related only defer in_bulk get_or_create update_or_create
@@ -111,6 +111,9 @@ ALLOW: dict[tuple[str, str, str], str] = {
     # --- sweepers and beat tasks: deliberately across churches ---------------------------------------
     ("churches/imports/retention.py", "member_import_purge_expired", "*"): "beat: purges every church's expired files",
     ("messaging/broadcasts/tasks.py", "sweep", "*"): "beat sweeper: leases and due messages of every church",
+    ("analytics/services.py", "daily_stats_refresh_recent", "Message"): (
+        "beat: which churches have broadcasts still moving (church ids only; each church then refreshed scoped)"
+    ),
     ("messaging/recurring/services.py", "recurring_fire_due", "RecurringMessage"): "beat: every church's due schedules",
     ("messaging/recurring/services.py", "recurring_fire", "RecurringMessage"): "beat: one due schedule by id",
     ("messaging/recurring/services.py", "scheduled_messages_release", "Message"): "beat: due scheduled messages",

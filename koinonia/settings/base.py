@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "messaging",
     "conversations",
     "billing",
+    "analytics",
     "koinonia",  # the project package: management commands that span every app (seed_demo)
 ]
 
@@ -314,6 +315,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "messaging-tendlc-poll": {
         "task": "messaging.numbers.tasks.poll_tendlc_registrations",
         "schedule": env.float("TENDLC_POLL_SECONDS", default=900),
+    },
+    # Analytics: today's and yesterday's daily figures of churches with new activity (analytics/services.py).
+    "analytics-refresh": {
+        "task": "analytics.tasks.refresh_daily_stats",
+        "schedule": env.float("ANALYTICS_REFRESH_SECONDS", default=300),
     },
 }
 # A recurring firing found more than this late (the scheduler was down) is skipped, not sent late.

@@ -1,0 +1,74 @@
+"""What the page and the API read: a range of DailyStat rows (one indexed query), filled to every day,
+with totals. Never raw recipients."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from analytics.models import DailyStat
+from analytics.services import COUNTERS, local_today, price_per_1000_cents
+from churches.models import Branch, Church
+
+RANGES = (7, 30, 90)
+DEFAULT_RANGE = 30
+
+
+def delivery_rate(delivered: int, sent: int, failed: int) -> float | None:
+    """Delivered out of everything that left (sent, which includes delivered, plus failed)."""
+    total = sent + failed
+    return round(delivered / total, 4) if total else None
+
+
+def cost_basis(*, church: Church) -> tuple[int | None, str]:
+    per_1000 = price_per_1000_cents(church=church)
+    if per_1000 is None:
+        return None, "Your plan has no per-text price, so cost shows as 0 (texts within the allowance are included)."
+    return per_1000, f"Segments at your plan's price of {per_1000} cents per 1,000 (the rate beyond the allowance)."
+
+
+def analytics_report(*, church: Church, days: int, branch: Branch | None = None, now=None) -> dict:
+    """Daily series and totals over the last ``days`` days (today included, the church's time zone), for
+    the whole church or one branch."""
+    today = local_today(church, now)
+    first = today - dt.timedelta(days=days - 1)
+    rows = {
+        row.day: row
+        for row in DailyStat.objects.for_church(church).filter(
+            branch_key=branch.pk if branch else 0, day__gte=first, day__lte=today
+        )
+    }
+    series = []
+    totals = dict.fromkeys((*COUNTERS, "cost_cents"), 0)
+    by_reason: dict[str, int] = {}
+    updated_at = None
+    for offset in range(days):
+        day = first + dt.timedelta(days=offset)
+        row = rows.get(day)
+        point = {"day": day, **{field: getattr(row, field) if row else 0 for field in (*COUNTERS, "cost_cents")}}
+        point["failed_by_reason"] = dict(row.failed_by_reason) if row else {}
+        point["delivery_rate"] = delivery_rate(point["delivered"], point["sent"], point["failed"])
+        series.append(point)
+        for field in totals:
+            totals[field] += point[field]
+        for reason, count in point["failed_by_reason"].items():
+            by_reason[reason] = by_reason.get(reason, 0) + count
+        if row and (updated_at is None or row.updated_at > updated_at):
+            updated_at = row.updated_at
+    totals["delivery_rate"] = delivery_rate(totals["delivered"], totals["sent"], totals["failed"])
+    per_1000, basis = cost_basis(church=church)
+    return {
+        "days": days,
+        "first_day": first,
+        "last_day": today,
+        "branch": branch,
+        "series": series,
+        "totals": totals,
+        "failed_by_reason": sorted(by_reason.items(), key=lambda item: (-item[1], item[0])),
+        "price_per_1000_cents": per_1000,
+        "cost_basis": basis,
+        "updated_at": updated_at,
+    }
+
+
+def branch_choices(*, church: Church) -> list[tuple[int, str]]:
+    return list(Branch.objects.for_church(church).order_by("name").values_list("id", "name"))
