@@ -21,7 +21,8 @@ ENDS = (
     '<text x="{}" y="{}" font-size="8" text-anchor="end" fill="#555">{}</text>'
 )
 FIGURE = (
-    '<figure class="chart"><svg viewBox="0 0 {} {}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" '
+    '<figure class="chart" style="margin:0 0 1rem">'
+    '<svg viewBox="0 0 {} {}" width="100%" preserveAspectRatio="xMidYMid meet" role="img" '
     'aria-labelledby="{}-title {}-desc"><title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}{}{}</svg>'
     '<figcaption class="muted">{}</figcaption></figure>'
 )

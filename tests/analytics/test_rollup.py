@@ -172,3 +172,42 @@ def test_backfill_command_writes_every_day_and_can_run_again(scene, capsys):
     call_command("analytics_backfill", "--days", "3")
     assert DailyStat.objects.for_church(scene["church"]).filter(branch__isnull=True).count() == 3
     assert "rows over 3 days" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_at_once_write_one_correct_set_of_rows(postgres_only, scene):
+    import threading
+
+    from django.db import connection
+
+    church = scene["church"]
+    services.daily_stats_refresh(church=church, days=[JAN9, JAN10])
+    expected = {key: (_figures(row), row.failed_by_reason) for key, row in _rows(church).items()}
+    DailyStat.objects.for_church(church).delete()
+    barrier, errors = threading.Barrier(2), []
+
+    def refresh() -> None:
+        try:
+            barrier.wait(timeout=10)
+            services.daily_stats_refresh(church=church, days=[JAN9, JAN10])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert {key: (_figures(row), row.failed_by_reason) for key, row in _rows(church).items()} == expected
+
+
+def test_the_refresh_is_a_scheduled_beat_task(world, settings):
+    from analytics import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["analytics-refresh"]
+    assert entry["task"] == tasks.refresh_daily_stats.name and entry["schedule"] == 300
+    MemberFactory(church=world.church)
+    assert set(tasks.refresh_daily_stats.delay().get(timeout=10)) == {world.church.pk}
