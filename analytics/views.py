@@ -35,6 +35,7 @@ class AnalyticsView(ChurchPageMixin, View):
             "ranges": selectors.RANGES,
             "branches": selectors.branch_choices(church=church),
             "charts": _charts(report),
+            "table_rows": charts.table_rows(report["series"]),
             "cost_dollars": f"{report['totals']['cost_cents'] / 100:,.2f}",
         }
         return render(request, "analytics/analytics.html", context, status=status)
