@@ -88,6 +88,12 @@ def test_the_api_returns_the_series_and_totals(world, other_world, activity):
     assert body["series"][-1]["day"] == services.local_today(world.church).isoformat()
     assert body["price_per_1000_cents"] is None and "no per-text price" in body["cost_basis"]
     assert sum(day["delivered"] for day in body["series"]) == 5
+    from analytics.api import AnalyticsOutput
+
+    assert AnalyticsOutput(data=body).is_valid(), AnalyticsOutput(data=body).errors  # the documented shape
+    assert set(body) == set(AnalyticsOutput().fields)
+    assert set(body["series"][0]) == set(AnalyticsOutput().fields["series"].child.fields)
+    assert set(body["totals"]) == set(AnalyticsOutput().fields["totals"].fields)
     branch = api.get(f"/api/v1/analytics?days=90&branch_id={activity['north'].pk}").json()
     assert branch["branch_id"] == activity["north"].pk and branch["totals"]["delivered"] == 5
     foreign = BranchFactory(church=other_world.church)
