@@ -10,7 +10,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('churches', '0006_member_email_encrypted'),
+        ('churches', '0001_initial'),  # Church and Branch: as early as possible, so a test that
+        # migrates churches back (tests/churches/test_personal_data.py) leaves this table in place
     ]
 
     operations = [
