@@ -34,6 +34,7 @@ from tests.messaging.support import bulk_members, grant_segments
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 THREAD_LENGTH = 40
+SMALL_PHONE = {"width": 360, "height": 740, "mobile": True}
 
 
 @pytest.fixture
@@ -114,8 +115,10 @@ def pages(world, live_server, monkeypatch):
         "compose": "/messages/new",
         "message-detail": f"/messages/{message.pk}/",
         "templates": "/messages/templates/",
+        "template-new": "/messages/templates/new/",
         "recurring": "/messages/recurring/",
         "recurring-detail": f"/messages/recurring/{recurring.pk}/",
+        "recurring-new": "/messages/recurring/new/",
         "inbox": "/inbox/",
         "conversation": f"/inbox/c/{conversation.pk}/",
         "reviews": "/inbox/reviews/",
@@ -125,18 +128,20 @@ def pages(world, live_server, monkeypatch):
         "team": "/settings/team/",
         "numbers": "/settings/numbers/",
         "tendlc": "/settings/10dlc/",
+        "tendlc-campaign": "/settings/10dlc/?step=campaign",
         "api-keys": "/settings/api-keys/",
         "billing": "/billing/",
     }
 
 
-@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP, SMALL_PHONE], ids=["phone", "laptop", "small-phone"])
 def test_every_main_page_fits_the_screen_and_passes_axe(browser, live_server, world, pages, viewport):
+    """axe-core runs at the phone and laptop sizes; the 360px phone checks fit and tap targets only."""
     from selenium.webdriver.common.by import By
 
     sign_in(browser, live_server, world.owner)
     set_viewport(browser, viewport)
-    size = "phone" if viewport is PHONE else "laptop"
+    size = {id(PHONE): "phone", id(LAPTOP): "laptop", id(SMALL_PHONE): "small-phone"}[id(viewport)]
     problems = {}
     for name, path in pages.items():
         open_page(browser, live_server.url + path)
@@ -148,17 +153,18 @@ def test_every_main_page_fits_the_screen_and_passes_axe(browser, live_server, wo
         overflow = horizontal_overflow(browser, viewport)
         if overflow:
             found["overflow"] = overflow
-        if viewport is PHONE:
+        if viewport is not LAPTOP:
             small = small_tap_targets(browser)
             if small:
                 found["tap targets"] = small
-        violations = axe_violations(browser)
-        if violations:
-            found["axe"] = violations
+        if viewport is not SMALL_PHONE:
+            violations = axe_violations(browser)
+            if violations:
+                found["axe"] = violations
+            screenshot(browser, f"{name}-{size}")
         errors = javascript_errors(browser)
         if errors:
             found["javascript"] = errors
-        screenshot(browser, f"{name}-{size}")
         if found:
             problems[path] = found
     assert problems == {}, "\n".join(f"{path}: {found}" for path, found in problems.items())
@@ -213,6 +219,24 @@ def test_a_thread_opens_at_the_newest_message(browser, live_server, world, pages
     assert position["lastBottom"] <= position["viewport"], position  # on screen without scrolling the page
     assert position["firstBottom"] < position["boxTop"], position  # older messages are above, scrolled away
     screenshot(browser, f"thread-newest-{'phone' if viewport is PHONE else 'laptop'}")
+    assert javascript_errors(browser) == []
+
+
+def test_a_replys_status_changes_on_the_open_thread(browser, live_server, world, pages):
+    """The thread polls (static/js/inbox.js, every 5 s): a reply still on its way changes its badge
+    when the delivery report lands, without a reload."""
+    from selenium.webdriver.common.by import By
+
+    reply = ConversationMessage.objects.filter(direction=ConversationMessage.Direction.OUTBOUND).latest("id")
+    reply.status = ConversationMessage.Status.SENT
+    reply.save(update_fields=["status"])
+    sign_in(browser, live_server, world.staff)
+    open_page(browser, live_server.url + pages["conversation"])
+    badge = f'[data-reply-status="{reply.pk}"]'
+    assert browser.find_element(By.CSS_SELECTOR, badge).text == "Sent"
+    ConversationMessage.objects.filter(pk=reply.pk).update(status=ConversationMessage.Status.DELIVERED)
+    wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, badge).text == "Delivered", timeout=15)
+    assert "badge-ok" in browser.find_element(By.CSS_SELECTOR, badge).get_attribute("class")
     assert javascript_errors(browser) == []
 
 
