@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("messaging.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("integrations.api_urls")),
 ]
