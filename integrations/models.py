@@ -14,7 +14,7 @@ class WebhookEndpoint(ChurchOwned):
     encrypted at rest like members' phones and shown once, at creation or rotation; after a rotation
     the previous secret keeps signing too until ``previous_secret_expires_at``."""
 
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=2000)  # checked by services.clean_url (scheme, host, SSRF rule)
     description = models.CharField(max_length=500, blank=True)
     events = models.JSONField(default=list, help_text='Event types it receives ("*": all of them).')
     enabled = models.BooleanField(default=True)

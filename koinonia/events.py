@@ -17,7 +17,7 @@ some enabled endpoint of the church is subscribed to the type, so a church witho
 neither the payload nor a query.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from typing import Any
 
 from django.dispatch import Signal
@@ -75,7 +75,7 @@ def emit_many(*, church, type: str, items: Iterable[dict]) -> None:
     events and deliveries, whatever the count. ``items`` is iterated at most once, and not at all
     when nobody listens."""
     _check(type)
-    if not emitted.receivers:
+    if not emitted.receivers or (isinstance(items, Sized) and not len(items)):
         return
     emitted.send(sender=None, church_id=_church_id(church), type=type, items=items, lazy=False)
 

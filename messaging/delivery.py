@@ -14,7 +14,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from koinonia.bulk import bulk_update_rows
+from koinonia.events import emit_each
 from koinonia.hooks import segments_failed
+from messaging import event_data
 from messaging.audience import budget_branch_id
 from messaging.models import Message, ProviderEvent, Recipient
 from messaging.providers import get_provider
@@ -160,6 +162,7 @@ def apply_status_batch(*, limit: int = 500) -> int:
                 deltas.setdefault(recipient.message_id, Counter()).update(step)
                 moved[recipient.pk] = recipient
         bulk_update_rows(Recipient.objects.all(), list(moved.values()), TRANSITION_FIELDS)
+        emit_each(items=event_data.recipient_events(moved.values()))
         bulk_update_rows(ProviderEvent.objects.all(), examined, ["outcome", "processed_at", "detail"])
         for message_id in sorted(deltas):  # a fixed order: concurrent batches never deadlock on messages
             _move_counters(message_id, deltas[message_id])
@@ -239,6 +242,7 @@ def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
     )
     if outcome == ProviderEvent.Outcome.APPLIED:
         _move_counters(recipient.message_id, _transition(recipient, update, new_status))
+        emit_each(items=event_data.recipient_events([recipient]))
     return outcome
 
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from churches.models import User
 from churches.selectors import owner_emails
 from churches.services import audit_record
-from messaging import numbers
+from koinonia import events
+from messaging import event_data, numbers
 from messaging.models import NumberCheck, SenderNumber
 from messaging.providers import NumberError, NumberState, SmsProvider, get_provider
 from messaging.providers.tendlc import (
@@ -307,6 +308,7 @@ def sender_number_check(*, sender_id: int, acting_user: User | None = None) -> N
                 data={"outcome": report.outcome, "repairs": report.repairs},
             )
         if alert:
+            events.emit(church=sender.church_id, type="number.needs_attention", data=event_data.number_data(sender))
             transaction.on_commit(lambda: _email_owners(sender_id=sender.pk))
     return check
 

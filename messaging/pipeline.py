@@ -29,9 +29,10 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from churches.models import Church, Member, SmsStatus
+from koinonia import events
 from koinonia.bulk import bulk_update_rows
 from koinonia.hooks import segments_sent
-from messaging import ratelimit
+from messaging import event_data, ratelimit
 from messaging.audience import budget_branch_id
 from messaging.models import Message, Recipient
 from messaging.providers import PermanentSendError, TransientSendError, get_provider
@@ -333,6 +334,11 @@ def halt_message(*, message_id: int, reason: str) -> None:
         Message.objects.filter(pk=message_id).update(
             queued_count=F("queued_count") - skipped, skipped_count=F("skipped_count") + skipped
         )
+        events.emit(
+            church=message.church_id,
+            type="message.completed",
+            data=lambda: event_data.message_data(Message.objects.get(pk=message_id)),
+        )
     logger.error("broadcast halted", extra={"message_id": message_id, "reason": reason})
 
 
@@ -443,6 +449,7 @@ def finish_if_done(*, message_id: int) -> bool:
         message.status = Message.Status.SENT
         message.completed_at = timezone.now()
         message.save(update_fields=["status", "completed_at"])
+        events.emit(church=message.church_id, type="message.completed", data=event_data.message_data(message))
         return True
 
 

@@ -1,0 +1,68 @@
+"""The ``data`` of messaging's integrator events (``koinonia.events``; docs/webhooks.md shows them).
+Ids are the API's; no member's phone number is ever included (integrators read it through the API)."""
+
+from collections.abc import Iterable, Iterator
+
+from messaging.models import Message, Recipient, SenderNumber
+
+
+def message_data(message: Message) -> dict:
+    return {
+        "id": message.pk,
+        "status": message.status,
+        "status_detail": message.status_detail,
+        "scheduled_at": message.scheduled_at,
+        "segments": message.segments,
+        "counts": {
+            "recipients": message.recipient_count if message.recipients_counted else None,
+            "sent": message.sent_count,
+            "delivered": message.delivered_count,
+            "failed": message.failed_count,
+            "skipped": message.skipped_count,
+        },
+        "created_at": message.created_at,
+        "completed_at": message.completed_at,
+    }
+
+
+_RECIPIENT_EVENTS = {Recipient.Status.DELIVERED: "recipient.delivered", Recipient.Status.FAILED: "recipient.failed"}
+
+
+def recipient_events(recipients: Iterable[Recipient]) -> Iterator[tuple[int, str, dict]]:
+    """``(church id, type, data)`` for the recipients that just became delivered or failed (for
+    ``koinonia.events.emit_each``: a batch of receipts spans churches)."""
+    for r in recipients:
+        if r.status in _RECIPIENT_EVENTS:
+            yield (
+                r.church_id,
+                _RECIPIENT_EVENTS[r.status],
+                {
+                    "id": r.pk,
+                    "message_id": r.message_id,
+                    "member_id": r.member_id,
+                    "status": r.status,
+                    "error_code": r.error_code,
+                    "error_reason": r.error_reason,
+                    "occurred_at": r.last_event_at,
+                },
+            )
+
+
+def number_data(sender: SenderNumber) -> dict:
+    return {
+        "id": sender.pk,
+        "phone_number": sender.phone_number,  # the church's own number, not a member's
+        "status": sender.status,
+        "problems": sender.status_detail,
+    }
+
+
+def tendlc_data(*, registration: str, obj, status: str, previous_status: str) -> dict:
+    """``registration``: "brand" or "campaign"."""
+    return {
+        "registration": registration,
+        "id": obj.pk,
+        "status": status,
+        "previous_status": previous_status,
+        "failure_reasons": obj.failure_reasons,
+    }
