@@ -28,24 +28,32 @@ def message_data(message: Message) -> dict:
 _RECIPIENT_EVENTS = {Recipient.Status.DELIVERED: "recipient.delivered", Recipient.Status.FAILED: "recipient.failed"}
 
 
+def recipient_data(r: Recipient) -> dict:
+    return {
+        "id": r.pk,
+        "message_id": r.message_id,
+        "member_id": r.member_id,
+        "status": r.status,
+        "error_code": r.error_code,
+        "error_reason": r.error_reason,
+        "occurred_at": r.last_event_at or r.failed_at,
+    }
+
+
 def recipient_events(recipients: Iterable[Recipient]) -> Iterator[tuple[int, str, dict]]:
     """``(church id, type, data)`` for the recipients that just became delivered or failed (for
     ``koinonia.events.emit_each``: a batch of receipts spans churches)."""
     for r in recipients:
         if r.status in _RECIPIENT_EVENTS:
-            yield (
-                r.church_id,
-                _RECIPIENT_EVENTS[r.status],
-                {
-                    "id": r.pk,
-                    "message_id": r.message_id,
-                    "member_id": r.member_id,
-                    "status": r.status,
-                    "error_code": r.error_code,
-                    "error_reason": r.error_reason,
-                    "occurred_at": r.last_event_at,
-                },
-            )
+            yield r.church_id, _RECIPIENT_EVENTS[r.status], recipient_data(r)
+
+
+def failed_sends(*, message: Message, recipient_ids: list[int], failed_at) -> Iterator[dict]:
+    """Sends the provider refused outright (no receipt will follow), read back only when someone listens:
+    the rows this write-back actually failed (a row whose lease was lost is not among them)."""
+    rows = Recipient.objects.filter(message=message, pk__in=recipient_ids, status=Recipient.Status.FAILED)
+    for r in rows.filter(failed_at=failed_at).order_by("pk"):
+        yield recipient_data(r)
 
 
 def number_data(sender: SenderNumber) -> dict:

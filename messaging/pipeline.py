@@ -399,6 +399,13 @@ def record_outcomes(*, message: Message, lease: datetime, outcomes: Iterable[Out
             )
         else:  # a lease was lost under us: recount rather than guess
             recount_message(message_id=message.pk)
+        if by_status["failed"]:
+            failed_ids = [o.recipient_id for o in by_status["failed"]]
+            events.emit_many(
+                church=message.church_id,
+                type="recipient.failed",
+                items=event_data.failed_sends(message=message, recipient_ids=failed_ids, failed_at=now),
+            )
         if segments_total:
             church_id = message.church_id
             transaction.on_commit(

@@ -19,7 +19,7 @@ from koinonia import events
 from messaging import pipeline
 from messaging import services as messaging_services
 from messaging.delivery import accept_status, apply_status_batch
-from messaging.models import Message, SenderNumber, TenDlcBrand, TenDlcCampaign
+from messaging.models import Message, Recipient, SenderNumber, TenDlcBrand, TenDlcCampaign
 from messaging.providers.console import console_release_number
 from messaging.providers.events import InboundText
 from messaging.tendlc.status import apply_brand_record, apply_campaign_record
@@ -136,6 +136,18 @@ def test_a_broadcast_is_created_completed_and_its_receipts_announced(
     assert len(delivered) == 3 and {d["message_id"] for d in delivered} == {message.pk}
     assert all("phone" not in d for d in delivered)
     assert types(world).count("message.completed") == 1
+    _assert_no_phone_or_email(world)
+
+
+def _assert_no_phone_or_email(world):
+    """Payloads are stored and sent: no member's phone number or email address may be in one."""
+    import json
+
+    stored = json.dumps([event.payload for event in events_of(world)])
+    for member in Member.objects.filter(church=world.church):
+        digits = member.phone.removeprefix("+1")
+        assert digits not in stored and digits[-7:] not in stored, member.phone
+        assert not member.email or member.email not in stored
 
 
 def test_a_failed_receipt_and_a_halted_broadcast(world, listening):
@@ -152,6 +164,24 @@ def test_a_failed_receipt_and_a_halted_broadcast(world, listening):
     pipeline.halt_message(message_id=other.pk, reason="Your number was refused.")
     (halted,) = data(world, "message.completed")
     assert halted["id"] == other.pk and halted["status"] == "failed" and halted["counts"]["skipped"] == 0
+
+
+def test_a_send_the_provider_refused_is_a_failed_recipient(world, listening):
+    message, recipients = _sent_message(world.church, 3)
+    Recipient.objects.filter(message=message).update(status=Recipient.Status.QUEUED, provider_message_id="")
+    batch = pipeline.claim_batch(message=message, size=10)
+    outcomes = [
+        pipeline.Outcome(recipients[0].pk, "failed", error_code="21610", error_reason="The member blocked texts."),
+        pipeline.Outcome(recipients[1].pk, "sent", provider_message_id="p-1", segments=1),
+        pipeline.Outcome(recipients[2].pk, "retry", send_after=timezone.now() + timedelta(minutes=1)),
+    ]
+    pipeline.record_outcomes(message=message, lease=batch.lease, outcomes=outcomes)
+    (failed,) = data(world, "recipient.failed")
+    assert failed["id"] == recipients[0].pk and failed["error_code"] == "21610"
+    assert failed["member_id"] == recipients[0].member_id and failed["occurred_at"]
+    # A write-back whose lease was lost (the rows were swept and claimed again) announces nothing.
+    pipeline.record_outcomes(message=message, lease=batch.lease, outcomes=outcomes[:1])
+    assert len(data(world, "recipient.failed")) == 1
 
 
 def test_a_canceled_broadcast(world, listening):
@@ -185,6 +215,7 @@ def test_an_inbound_text_and_the_stop_in_it(world, listening):
     (received,) = data(world, "conversation.message_received")
     assert received["member_id"] == member.pk and received["body"] == "STOP" and received["to"] == "+13125550100"
     assert [d["member_id"] for d in data(world, "member.opted_out")] == [member.pk]
+    _assert_no_phone_or_email(world)
 
 
 def test_a_number_that_needs_attention(world, listening):
