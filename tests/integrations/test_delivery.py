@@ -257,3 +257,26 @@ def test_old_events_are_pruned(world, receiver, settings):
     type(event).objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(days=31))
     assert tasks.sweep_webhook_deliveries()["pruned"] >= 1
     assert events_of(world) == []
+
+
+@pytest.mark.parametrize(
+    ("address", "private_ok", "allowed"),
+    [
+        ("93.184.216.34", False, True),
+        ("2606:2800:220:1:248:1893:25c8:1946", False, True),
+        ("127.0.0.1", False, False),
+        ("127.0.0.1", True, True),
+        ("10.1.2.3", True, True),
+        ("192.168.1.1", False, False),
+        ("::1", False, False),
+        ("::ffff:10.0.0.1", False, False),
+        ("169.254.169.254", True, False),  # cloud metadata: never
+        ("0.0.0.0", True, False),
+        ("240.0.0.1", True, False),  # reserved
+        ("fe80::1%eth0", True, False),
+    ],
+)
+def test_the_shared_address_rule(address, private_ok, allowed):
+    from koinonia import netguard
+
+    assert netguard.address_allowed(address, allow_private=private_ok) is allowed
