@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from integrations import delivery
 from integrations.models import WebhookEvent
+from integrations.outbox import event_id_floor
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ def sweep_webhook_deliveries() -> dict:
     for start in range(0, len(due), 25):
         deliver_webhooks.delay(due[start : start + 25])
     cutoff = timezone.now() - timedelta(days=int(getattr(settings, "WEBHOOK_LOG_RETENTION_DAYS", 30)))
-    old = list(WebhookEvent.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:1000])
+    # By id, not created_at: event ids sort by time, so the primary key's index finds them.
+    old = list(WebhookEvent.objects.filter(pk__lt=event_id_floor(cutoff)).values_list("pk", flat=True)[:1000])
     pruned = WebhookEvent.objects.filter(pk__in=old).delete()[0] if old else 0
     stats = {"enqueued": len(due), "pruned": pruned}
     if any(stats.values()):

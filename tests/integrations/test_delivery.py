@@ -250,13 +250,24 @@ def test_sweeper_sends_first_attempts_whose_task_was_lost(world, receiver):
     assert json.loads(receiver.wait_for(1)[0].body)["data"] == {"id": 42}
 
 
-def test_old_events_are_pruned(world, receiver, settings):
-    make_endpoint(world, receiver.url("/"))
-    _emit_member_deleted(world)
-    (event,) = events_of(world)
-    type(event).objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(days=31))
-    assert tasks.sweep_webhook_deliveries()["pruned"] >= 1
-    assert events_of(world) == []
+def test_old_events_are_pruned(world, receiver, time_machine):
+    endpoint, _ = make_endpoint(world, receiver.url("/"))
+    time_machine.move_to(timezone.now() - timedelta(days=31))
+    _emit_member_deleted(world, 1)
+    time_machine.move_to(timezone.now() + timedelta(days=31))
+    _emit_member_deleted(world, 2)
+    assert tasks.sweep_webhook_deliveries()["pruned"] == 2  # the old event and its delivery
+    assert [event.payload["data"]["id"] for event in events_of(world)] == [2]
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
+
+
+def test_event_ids_sort_by_time():
+    from integrations.outbox import event_id_floor, new_event_id
+
+    now = timezone.now()
+    ids = [new_event_id(now + timedelta(milliseconds=ms)) for ms in (0, 1, 5, 1000, 86_400_000)]
+    assert ids == sorted(ids) and all(len(i) == 30 and i.startswith("evt_") for i in ids)
+    assert event_id_floor(now) <= ids[0] < event_id_floor(now + timedelta(milliseconds=1)) <= ids[1]
 
 
 @pytest.mark.parametrize(
