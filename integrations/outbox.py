@@ -9,7 +9,6 @@ endpoints costs a cache read per emission; its payloads are never built."""
 
 import json
 import logging
-import secrets
 from collections.abc import Iterable
 
 from django.core.cache import cache
@@ -18,6 +17,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from integrations.ids import new_event_id
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -25,26 +25,6 @@ logger = logging.getLogger(__name__)
 # A safety net only: every endpoint change clears the church's entry at once (and again after commit).
 SUBSCRIPTIONS_CACHE_SECONDS = 300
 DELIVERY_TASK_CHUNK = 25
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def new_event_id(now=None) -> str:
-    """``evt_`` + a ULID: 48 bits of milliseconds then 80 random bits, Crockford base32 (sortable by time)."""
-    return _ulid((int((now or timezone.now()).timestamp() * 1000) << 80) | secrets.randbits(80))
-
-
-def event_id_floor(when) -> str:
-    """The smallest event id of the millisecond ``when``: ids sort by time as plain strings, so
-    ``pk < event_id_floor(t)`` finds the events before ``t`` through the primary key's index."""
-    return _ulid(int(when.timestamp() * 1000) << 80)
-
-
-def _ulid(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "evt_" + "".join(reversed(chars))
 
 
 def _cache_key(church_id: int) -> str:

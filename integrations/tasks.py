@@ -8,8 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations import delivery
+from integrations.ids import event_id_floor
 from integrations.models import WebhookEvent
-from integrations.outbox import event_id_floor
 
 logger = logging.getLogger(__name__)
 

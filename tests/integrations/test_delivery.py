@@ -262,7 +262,7 @@ def test_old_events_are_pruned(world, receiver, time_machine):
 
 
 def test_event_ids_sort_by_time():
-    from integrations.outbox import event_id_floor, new_event_id
+    from integrations.ids import event_id_floor, new_event_id
 
     now = timezone.now()
     ids = [new_event_id(now + timedelta(milliseconds=ms)) for ms in (0, 1, 5, 1000, 86_400_000)]
