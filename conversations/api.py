@@ -22,6 +22,7 @@ from koinonia.api.pagination import CreatedCursorPagination
 from koinonia.api.parsers import FormParser, JSONParser, MultiPartParser
 
 ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
+SCOPES = {"SAFE": "conversations:read", "UNSAFE": "conversations:write"}
 
 
 def acting_user(request):
@@ -145,6 +146,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     serializer_class = ConversationOutput
     pagination_class = LatestFirstPagination
     roles = ROLES
+    required_scopes = SCOPES
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def church_queryset(self):
@@ -297,6 +299,7 @@ class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chu
     model = ConsentReview
     serializer_class = ConsentReviewOutput
     roles = ROLES
+    required_scopes = SCOPES
 
     def church_queryset(self):
         if getattr(self, "swagger_fake_view", False):

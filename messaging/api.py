@@ -203,6 +203,7 @@ class RecipientCursorPagination(CursorPagination):
 # --- Messages -------------------------------------------------------------------------------------
 
 STAFF_WRITES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
+MESSAGE_SCOPES = {"SAFE": "messages:read", "UNSAFE": "messages:send"}  # templates too (koinonia/api/scopes.py)
 
 
 class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
@@ -211,6 +212,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     model = Message
     serializer_class = MessageOutput
     roles = STAFF_WRITES
+    required_scopes = MESSAGE_SCOPES
     lookup_value_regex = "[0-9]+"
     message_status: str | None = None
 
@@ -353,6 +355,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchVi
     model = MessageTemplate
     serializer_class = TemplateOutput
     roles = STAFF_WRITES
+    required_scopes = MESSAGE_SCOPES
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[0-9]+"
     pagination_class = TemplateCursorPagination

@@ -144,6 +144,7 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     model = RecurringMessage
     serializer_class = RecurringOutput
     roles = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
+    required_scopes = {"SAFE": "messages:read", "UNSAFE": "messages:send"}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[0-9]+"
 

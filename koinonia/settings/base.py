@@ -196,7 +196,11 @@ REST_FRAMEWORK = {
         "churches.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["koinonia.api.permissions.ChurchRolePermission"],
+    # The role first (a key's or a person's), then an API key's scopes (koinonia/api/scopes.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "koinonia.api.permissions.ChurchRolePermission",
+        "koinonia.api.permissions.ApiKeyScopePermission",
+    ],
     "DEFAULT_PAGINATION_CLASS": "koinonia.api.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "koinonia.api.errors.exception_handler",
@@ -247,8 +251,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "API key"}}
+    # An API key's role is one of three (no owner keys); a staff member's one of four.
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyRoleEnum": "koinonia.roles.API_KEY_ROLE_CHOICES",
+        "StaffRoleEnum": "koinonia.roles.Role",
     },
     "SECURITY": [{"ApiKey": []}],
 }
