@@ -219,6 +219,29 @@ class ApiKey(ChurchOwned):
         return self.expires_at is not None and self.expires_at <= dj_timezone.now()
 
 
+class IdempotencyRecord(ChurchOwned):
+    """An API answer kept for its ``Idempotency-Key`` (``koinonia.api.idempotency``): per church and caller,
+    for 24 hours. ``status_code`` is null while the request that claimed the key is running."""
+
+    caller = models.CharField(max_length=40, help_text="key:<api key id> or user:<user id>.")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64, help_text="HMAC of method, path and body.")
+    path = models.CharField(max_length=200)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The answer as sent: it can carry a member's phone or email, so it is encrypted like them.
+    response_body = EncryptedTextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["church", "caller", "key"], name="idempotencyrecord_church_caller_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotencyrecord_created")]  # the hourly purge
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"
+
+
 class AuditLog(models.Model):
     """Who did what: permission, API key, sign-in, consent, billing, send and support actions.
     ``church`` is null for events outside any church (a failed sign-in, say)."""

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from churches.models import Role
 from koinonia.api.base import ChurchViewSet
 from koinonia.api.helpers import acting_user, error_responses, validated_input
+from koinonia.api.idempotency import idempotent
 from messaging import recurrence, recurring_selectors, recurring_services
 from messaging.models import RecurringMessage
 
@@ -158,6 +159,7 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         request=RecurringInput,
         responses={201: RecurringOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = validated_input(RecurringInput, request.data)
         recurring = recurring_services.recurring_create(

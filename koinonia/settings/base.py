@@ -244,6 +244,9 @@ API_PLAN_RATE_LIMITS = {
 # When set (e.g. "120/min", "20/s"), the same limit for every key, whatever its plan.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="")
 API_BURST_RATE_LIMIT = env.str("API_BURST_RATE_LIMIT", default="")
+# Where Idempotency-Key answers are kept (koinonia/api/idempotency.py; the table is an app's).
+API_IDEMPOTENCY_STORE = "churches.idempotency.DatabaseIdempotencyStore"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Koinonia API",
     "DESCRIPTION": "Text your congregation: members, groups, broadcasts, conversations.",
@@ -311,6 +314,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     # of imports that never finished are deleted (churches/imports/jobs.py: member_import_purge_expired).
     "churches-import-purge": {
         "task": "churches.tasks.purge_import_data",
+        "schedule": 3600,
+    },
+    # Stored Idempotency-Key answers are kept 24 hours (koinonia/api/idempotency.py).
+    "churches-idempotency-purge": {
+        "task": "churches.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
     # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
