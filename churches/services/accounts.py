@@ -299,7 +299,7 @@ def _check_api_key_grant(*, role: str, scopes: list[str], expires_at, acting_key
         if Role.rank(role) > Role.rank(acting_key.role):
             raise BusinessRuleError(
                 "A key can't create a key with a stronger role than its own.",
-                code="forbidden",
+                code="permission_denied",
                 status=403,
                 field="role",
             )
@@ -307,7 +307,7 @@ def _check_api_key_grant(*, role: str, scopes: list[str], expires_at, acting_key
         if beyond_caller:
             raise BusinessRuleError(
                 f"This key can't grant scopes it does not have: {', '.join(beyond_caller)}.",
-                code="forbidden",
+                code="permission_denied",
                 status=403,
                 field="scopes",
             )

@@ -76,12 +76,29 @@ FORM_FIELDS = {"expires_at": "expires_on"}
 
 
 def render_api_keys(request, *, form=None, new_key=None, status=200):
+    keys = list(selectors.api_key_list(church=request.church))
+    tz = request.church.tzinfo
+    successors = {key.rotated_from_id: key for key in keys if key.rotated_from_id}
+    by_id = {key.pk: key for key in keys}
+    for key in keys:
+        # Times in the church's zone. A key set to expire "on" a day stops at the next midnight: say
+        # "end of <day>", as it was chosen.
+        key.last_used_local = timezone.localtime(key.last_used_at, tz) if key.last_used_at else None
+        key.expires_label = ""
+        if key.expires_at:
+            local = timezone.localtime(key.expires_at, tz)
+            if (local.hour, local.minute, local.second) == (0, 0, 0):
+                key.expires_label = f"end of {local - timedelta(days=1):%b %-d, %Y}"
+            else:
+                key.expires_label = f"{local:%b %-d, %Y %H:%M}"
+        key.successor = successors.get(key.pk)
+        key.predecessor = by_id.get(key.rotated_from_id)
     context = {
-        "keys": selectors.api_key_list(church=request.church),
+        "keys": keys,
         "form": form or ApiKeyForm(),
         "rotate_form": ApiKeyRotateForm(),
         "new_key": new_key,
-        "now": timezone.now(),
+        "timezone": request.church.timezone,
     }
     return render(request, "churches/api_keys.html", context, status=status)
 

@@ -187,7 +187,7 @@ def test_api_keys_page_creates_a_scoped_expiring_key(world):
     key = ApiKey.objects.get(church=world.church, name="Website")
     assert key.scopes == ["messages:read", "messages:send"] and key.expires_at is not None
     listing = page.get(reverse("api_keys")).content.decode()
-    assert "messages:send" in listing and "Jul 1, 2099" in listing  # stops at the start of the next day
+    assert "messages:send" in listing and "end of Jun 30, 2099" in listing  # through that day
     # No scopes ticked: full access; a past date and a scope beyond the role are refused on the form.
     assert page.post(reverse("api_keys"), {"name": "All", "role": Role.ADMIN}).status_code == 200
     assert ApiKey.objects.get(church=world.church, name="All").scopes == []
@@ -222,7 +222,7 @@ def test_api_creates_keys_within_the_callers_role_and_scopes(world, other_world)
         {"name": "x", "scopes": ["members:write"]},
         {"name": "x"},  # no scopes = all of them
     ):
-        error = assert_error_shape(manager.post("/api/v1/api-keys", payload, format="json"), 403, "forbidden")
+        error = assert_error_shape(manager.post("/api/v1/api-keys", payload, format="json"), 403, "permission_denied")
         assert "scopes" in error["details"]
     ok = manager.post("/api/v1/api-keys", {"name": "x", "role": "viewer", "scopes": ["members:read"]}, format="json")
     assert ok.status_code == 201
@@ -281,7 +281,8 @@ def test_rotation_through_the_api_keeps_the_old_key_for_the_overlap(world, other
     assert timedelta(hours=23, minutes=59) < new.expires_at - timezone.now() <= timedelta(hours=24)
     _, narrow_raw = services.api_key_create(church=world.church, acting_user=None, name="n", scopes=["api_keys:manage"])
     full, _ = services.api_key_create(church=world.church, acting_user=None, name="full")
-    assert_error_shape(bearer(narrow_raw).post(f"/api/v1/api-keys/{full.pk}/rotate", format="json"), 403, "forbidden")
+    refused = bearer(narrow_raw).post(f"/api/v1/api-keys/{full.pk}/rotate", format="json")
+    assert_error_shape(refused, 403, "permission_denied")
     # Another church's key is a 404.
     theirs, _ = services.api_key_create(church=other_world.church, acting_user=None, name="theirs")
     assert_error_shape(admin.post(f"/api/v1/api-keys/{theirs.pk}/rotate", format="json"), 404)

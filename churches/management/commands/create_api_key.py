@@ -50,6 +50,6 @@ class Command(BaseCommand):
         except BusinessRuleError as exc:
             raise CommandError(exc.message) from None
         access = ", ".join(api_key.scopes) or "all scopes"
-        until = f", expires {api_key.expires_at:%Y-%m-%d %H:%M %Z}" if api_key.expires_at else ""
+        until = f", works through {expires} ({church.timezone})" if api_key.expires_at else ""
         self.stderr.write(f"API key “{api_key.name}” for {church.name} ({access}{until}; shown once; store it safely):")
         self.stdout.write(raw_key)
