@@ -326,3 +326,17 @@ def test_concurrent_duplicates_create_once(world, postgres_only, live_server):
     assert len({a.json()["id"] for a in answers}) == 1
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
     assert Branch.objects.for_church(world.church).filter(name="North").count() == 1
+
+
+def test_the_schema_documents_the_header_on_every_create(client):
+    paths = client.get("/api/v1/schema/?format=json").json()["paths"]
+    documented = {
+        (method.upper(), path)
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
+    }
+    assert all(method == "POST" for method, _ in documented)
+    assert len(documented) == len(CREATES)
+    for path in ("/api/v1/members/bulk/", "/api/v1/conversations/{id}/reply/", "/api/v1/canned-replies/"):
+        assert ("POST", path) in documented
