@@ -287,27 +287,30 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "messaging.tasks.send_*": {"queue": "sends"},
-    "messaging.tasks.dispatch_*": {"queue": "sends"},
+    "messaging.broadcasts.tasks.send_*": {"queue": "sends"},
+    "messaging.broadcasts.tasks.dispatch_*": {"queue": "sends"},
     "*.tasks.process_webhook*": {"queue": "webhooks"},
-    "messaging.tasks.apply_status_events": {"queue": "webhooks"},
+    "messaging.broadcasts.tasks.apply_status_events": {"queue": "webhooks"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {
     # The database is the outbox: the sweeper re-dispatches anything stuck, lost or due.
-    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=15)},
+    "messaging-sweep": {
+        "task": "messaging.broadcasts.tasks.sweep",
+        "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=15),
+    },
     # Recurring messages and scheduled one-offs fire from here (each firing has a unique key).
     # Stripe events and meter reports that could not be applied or sent yet.
     "billing-retry": {"task": "billing.tasks.retry_pending_billing_work", "schedule": 300},
     "messaging-recurring": {
-        "task": "messaging.tasks.recurring_tick",
+        "task": "messaging.recurring.tasks.recurring_tick",
         "schedule": env.float("RECURRING_TICK_SECONDS", default=60),
     },
     # Phone-linking recovery. Hourly: a drifted webhook silently drops replies and STOPs, so a day is too
     # long to leave it; each check is 3-4 cheap provider GETs per number, so hourly costs little.
     "messaging-check-sender-numbers": {
-        "task": "messaging.tasks.check_sender_numbers",
+        "task": "messaging.numbers.tasks.check_sender_numbers",
         "schedule": env.float("SENDER_NUMBER_CHECK_SECONDS", default=3600),
     },
     # Imports keep members' details only as long as needed: expired rejected-rows reports and the files
@@ -323,7 +326,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
     "messaging-tendlc-poll": {
-        "task": "messaging.tasks.poll_tendlc_registrations",
+        "task": "messaging.numbers.tasks.poll_tendlc_registrations",
         "schedule": env.float("TENDLC_POLL_SECONDS", default=900),
     },
 }

@@ -25,9 +25,10 @@ from churches.models import ImportJob, ImportRejectedRow, Member, Role
 from churches.tasks import purge_import_data
 from conversations.models import Conversation, ConversationMessage
 from koinonia.exceptions import BusinessRuleError
-from messaging import services as messaging_services
-from messaging.models import Message, ProviderEvent, Recipient, SenderNumber, TaskFailure
-from messaging.tasks import send_welcome
+from koinonia.models import TaskFailure
+from messaging.broadcasts import services as messaging_services
+from messaging.broadcasts.tasks import send_welcome
+from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
 from tests.churches.test_import import csv_bytes, import_file, report
 from tests.conversations.conftest import CHURCH_NUMBER, PUBLIC_BASE, Hooks
 from tests.factories import MemberFactory

@@ -14,7 +14,7 @@ from churches.models import Branch, ConsentEvent, Group, IdempotencyRecord, Impo
 from churches.tasks import purge_idempotency_records
 from conversations.models import CannedReply, ConversationMessage
 from koinonia.api.idempotency import RETENTION, is_idempotent
-from messaging import services as messaging_services
+from messaging.broadcasts import services as messaging_services
 from messaging.models import Message, MessageTemplate, RecurringMessage, SenderNumber
 from tests.conftest import assert_error_shape
 from tests.conversations.factories import ConversationFactory

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from churches import services as church_services
 from churches.models import Role, SmsStatus
-from messaging import services
+from messaging.broadcasts import services
 from messaging.models import Message, MessageTemplate, Recipient, SenderNumber
 from tests.conftest import assert_error_shape, assert_other_church_404, assert_role_refused
 from tests.factories import BranchFactory, GroupFactory, MemberFactory

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from churches.models import AuditLog, Role
-from messaging import ratelimit, services, tasks
+from messaging.broadcasts import ratelimit, services
 from messaging.models import (
     Message,
     SenderNumber,
@@ -18,6 +18,7 @@ from messaging.models import (
     TenDlcEvent,
     TenDlcNumberAssignment,
 )
+from messaging.numbers import tasks
 from messaging.providers.tendlc import (
     ConsoleRegistrar,
     TelnyxRegistrar,
