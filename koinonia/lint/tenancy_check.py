@@ -110,6 +110,9 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ("billing/webhooks.py", "_claim", "StripeEvent"): "worker: stored Stripe event id",
     # --- sweepers and beat tasks: deliberately across churches ---------------------------------------
     ("churches/imports/retention.py", "member_import_purge_expired", "*"): "beat: purges every church's expired files",
+    ("churches/idempotency.py", "purge_expired", "IdempotencyRecord"): (
+        "beat: deletes every church's Idempotency-Key answers past their 24 hours"
+    ),
     ("messaging/broadcasts/tasks.py", "sweep", "*"): "beat sweeper: leases and due messages of every church",
     ("messaging/recurring/services.py", "recurring_fire_due", "RecurringMessage"): "beat: every church's due schedules",
     ("messaging/recurring/services.py", "recurring_fire", "RecurringMessage"): "beat: one due schedule by id",

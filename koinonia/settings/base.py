@@ -196,11 +196,15 @@ REST_FRAMEWORK = {
         "churches.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["koinonia.api.permissions.ChurchRolePermission"],
+    # The role first (a key's or a person's), then an API key's scopes (koinonia/api/scopes.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "koinonia.api.permissions.ChurchRolePermission",
+        "koinonia.api.permissions.ApiKeyScopePermission",
+    ],
     "DEFAULT_PAGINATION_CLASS": "koinonia.api.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "koinonia.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "koinonia.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "koinonia.api.parsers.JSONParser",
@@ -240,6 +244,9 @@ API_PLAN_RATE_LIMITS = {
 # When set (e.g. "120/min", "20/s"), the same limit for every key, whatever its plan.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="")
 API_BURST_RATE_LIMIT = env.str("API_BURST_RATE_LIMIT", default="")
+# Where Idempotency-Key answers are kept (koinonia/api/idempotency.py; the table is an app's).
+API_IDEMPOTENCY_STORE = "churches.idempotency.DatabaseIdempotencyStore"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Koinonia API",
     "DESCRIPTION": "Text your congregation: members, groups, broadcasts, conversations.",
@@ -247,8 +254,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "API key"}}
+    # An API key's role is one of three (no owner keys); a staff member's one of four.
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyRoleEnum": "koinonia.roles.API_KEY_ROLE_CHOICES",
+        "StaffRoleEnum": "koinonia.roles.Role",
     },
     "SECURITY": [{"ApiKey": []}],
 }
@@ -308,6 +317,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     # of imports that never finished are deleted (churches/imports/jobs.py: member_import_purge_expired).
     "churches-import-purge": {
         "task": "churches.tasks.purge_import_data",
+        "schedule": 3600,
+    },
+    # Stored Idempotency-Key answers are kept 24 hours (koinonia/api/idempotency.py).
+    "churches-idempotency-purge": {
+        "task": "churches.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
     # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
