@@ -22,7 +22,7 @@ RETRY_AFTER = timedelta(minutes=1)
 
 
 def _subscription_for_id(church_id: int) -> Subscription | None:
-    sub = Subscription.objects.select_related("plan").filter(church_id=church_id).first()
+    sub = Subscription.objects.for_church(church_id).select_related("plan").first()
     if sub is None:
         from billing.services import subscription_start_trial
 

@@ -92,7 +92,7 @@ def inbound_receive(*, inbound: InboundText) -> str:
 def _find_sender(church: Church, inbound: InboundText) -> _Sender:
     e164 = _e164(inbound.from_number, church)
     hashed = phone_hash(e164)
-    member = Member.objects.filter(church=church, phone_hash=hashed).first()
+    member = Member.objects.for_church(church).filter(phone_hash=hashed).first()
     return _Sender(e164=e164, hashed=hashed, member=member)
 
 
@@ -169,7 +169,7 @@ def _group_for_keyword(church: Church, text: str) -> Group | None:
         words = words[1:]
     if len(words) != 1 or not words[0].isalnum():
         return None
-    return Group.objects.filter(church=church, keyword__iexact=words[0]).first()
+    return Group.objects.for_church(church).filter(keyword__iexact=words[0]).first()
 
 
 def _decide(inbound: InboundText, who: _Sender, conversation_opted_out: bool) -> Classification:

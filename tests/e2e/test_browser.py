@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from churches.models import Role
-from messaging import services as messaging_services
-from messaging import tasks
+from messaging.broadcasts import services as messaging_services
+from messaging.broadcasts import tasks
 from messaging.models import Message, SenderNumber
 from tests.conftest import PASSWORD
 from tests.messaging.support import bulk_members, grant_segments
@@ -142,7 +142,9 @@ def test_compose_preview_and_smart_quote_fix_work_live(browser, live_server, wor
 def test_message_progress_updates_without_reloading(browser, live_server, world, church, monkeypatch):
     from selenium.webdriver.common.by import By
 
-    monkeypatch.setattr(tasks.prepare_message, "delay", lambda *args, **kwargs: None)  # no worker yet
+    from messaging import enqueue
+
+    monkeypatch.setattr(enqueue, "message_prepare_later", lambda *args, **kwargs: None)  # no worker yet
     message = messaging_services.message_send(church=church, author=world.staff, body="Hello", audience={"all": True})
     messaging_services.message_prepare(message_id=message.pk)  # recipients queued; nothing sent yet
     sign_in(browser, live_server, world.users[Role.VIEWER])

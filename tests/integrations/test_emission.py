@@ -16,13 +16,13 @@ from conversations.services.inbound import inbound_receive
 from integrations.models import WebhookDelivery, WebhookEvent
 from integrations.outbox import subscriptions
 from koinonia import events
-from messaging import pipeline
-from messaging import services as messaging_services
-from messaging.delivery import accept_status, apply_status_batch
+from messaging.broadcasts import pipeline
+from messaging.broadcasts import services as messaging_services
+from messaging.broadcasts.delivery import accept_status, apply_status_batch
 from messaging.models import Message, Recipient, SenderNumber, TenDlcBrand, TenDlcCampaign
+from messaging.numbers.tendlc.status import apply_brand_record, apply_campaign_record
 from messaging.providers.console import console_release_number
 from messaging.providers.events import InboundText
-from messaging.tendlc.status import apply_brand_record, apply_campaign_record
 from tests.churches.test_import import csv_bytes, import_file
 from tests.factories import MemberFactory
 from tests.integrations.conftest import events_of, make_endpoint
@@ -219,7 +219,7 @@ def test_an_inbound_text_and_the_stop_in_it(world, listening):
 
 
 def test_a_number_that_needs_attention(world, listening):
-    from messaging import linking
+    from messaging.numbers import linking
 
     number = SenderNumber.objects.create(church=world.church, phone_number="+12125550100", provider="console")
     console_release_number(number.phone_number)

@@ -16,9 +16,10 @@ from integrations import selectors as integration_selectors
 from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from koinonia.exceptions import BusinessRuleError, NotFound
 from koinonia.tenancy import ACCESS_FUNCTIONS
-from messaging import recurring_selectors
-from messaging import selectors as messaging_selectors
+from messaging.broadcasts import selectors as messaging_selectors
 from messaging.models import Message, MessageTemplate, Recipient, RecurringMessage, SenderNumber
+from messaging.numbers import selectors as number_selectors
+from messaging.recurring import selectors as recurring_selectors
 from tests.conftest import assert_error_shape
 from tests.factories import ApiKeyFactory, BranchFactory, GroupFactory, MemberFactory
 
@@ -74,7 +75,7 @@ ACCESS = {
     "staff_membership": church_selectors.staff_membership_get,
     "message": messaging_selectors.message_get,
     "message_template": messaging_selectors.message_template_get,
-    "sender_number": messaging_selectors.sender_number_get,
+    "sender_number": number_selectors.sender_number_get,
     "recurring_message": recurring_selectors.recurring_message_get,
     "conversation": lambda **kw: conversation_selectors.conversation_get(role=Role.OWNER, **kw),
     "canned_reply": conversation_selectors.canned_reply_get,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from integrations.outbox import subscriptions
 from koinonia.bulk import bulk_update_rows
-from messaging.delivery import accept_status, apply_status_batch
+from messaging.broadcasts.delivery import accept_status, apply_status_batch
 from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
 from messaging.providers.events import StatusUpdate
 from tests.factories import MemberFactory
