@@ -13,6 +13,7 @@ from integrations.models import WebhookDelivery, WebhookEndpoint
 from koinonia import events
 from koinonia.api.base import ChurchViewSet
 from koinonia.api.helpers import acting_user, error_responses, validated_input
+from koinonia.api.idempotency import idempotent
 
 
 class WebhookEndpointOutput(serializers.ModelSerializer):
@@ -96,8 +97,8 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
     model = WebhookEndpoint
     serializer_class = WebhookEndpointOutput
     roles = ADMIN_ONLY
-    # API key scopes (mechanism built separately): managing webhooks is its own scope, read or write.
-    required_scopes = {"read": "webhooks:manage", "write": "webhooks:manage"}
+    # Managing webhooks is its own scope, for reading as for writing (koinonia/api/scopes.py).
+    required_scopes = {"SAFE": "webhooks:manage", "UNSAFE": "webhooks:manage"}
     http_method_names = ["get", "post", "patch", "put", "delete", "head", "options"]
     lookup_value_regex = "[0-9]+"
 
@@ -109,6 +110,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, C
         request=WebhookEndpointInput,
         responses={201: WebhookEndpointWithSecretOutput, **error_responses(400, 403, 409)},
     )
+    @idempotent  # the replayed answer carries the secret: it is kept encrypted, as the endpoint's own copy is
     def create(self, request):
         data = validated_input(WebhookEndpointInput, request.data)
         endpoint, secret = services.webhook_endpoint_create(

@@ -163,4 +163,17 @@ def test_lower_roles_are_refused(world, receiver, role):
 def test_the_scope_the_key_mechanism_reads():
     from integrations.api import WebhookEndpointViewSet
 
-    assert WebhookEndpointViewSet.required_scopes == {"read": "webhooks:manage", "write": "webhooks:manage"}
+    assert WebhookEndpointViewSet.required_scopes == {"SAFE": "webhooks:manage", "UNSAFE": "webhooks:manage"}
+
+
+def test_create_with_an_idempotency_key_makes_one_endpoint_and_replays_its_answer(world, receiver):
+    client = world.api_client(Role.ADMIN)
+    body = {"url": receiver.url("/in"), "events": ["member.created"]}
+    first = client.post(BASE, body, format="json", HTTP_IDEMPOTENCY_KEY="crm-setup-1")
+    again = client.post(BASE, body, format="json", HTTP_IDEMPOTENCY_KEY="crm-setup-1")
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    assert WebhookEndpoint.objects.for_church(world.church).count() == 1
+    other = client.post(BASE, {**body, "description": "other"}, format="json", HTTP_IDEMPOTENCY_KEY="crm-setup-1")
+    assert other.status_code == 422
+    assert_error_shape(other, 422)
