@@ -27,6 +27,7 @@ urlpatterns = [
     path("messages/", include("messaging.recurring.urls")),
     path("inbox/", include("conversations.urls")),
     path("billing/", include("billing.urls")),
+    path("settings/integrations/", include("integrations.urls")),
 ]
 
 handler404 = "koinonia.views.page_not_found"

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("messaging.recurring.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("integrations.api_urls")),
 ]

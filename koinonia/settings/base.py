@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "messaging",
     "conversations",
     "billing",
+    "integrations",
     "koinonia",  # the project package: management commands that span every app (seed_demo)
 ]
 
@@ -319,6 +320,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "churches.tasks.purge_import_data",
         "schedule": 3600,
     },
+    # Outgoing webhooks: due retries, and first attempts whose task was lost (the outbox rows are the truth).
+    "integrations-webhook-sweep": {
+        "task": "integrations.tasks.sweep_webhook_deliveries",
+        "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=10),
+    },
     # Stored Idempotency-Key answers are kept 24 hours (koinonia/api/idempotency.py).
     "churches-idempotency-purge": {
         "task": "churches.tasks.purge_idempotency_records",
@@ -381,6 +387,18 @@ SEND_RETRY_BASE_SECONDS = env.float("SEND_RETRY_BASE_SECONDS", default=5.0)
 SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)
 CONSOLE_SMS_FAILURE_RATE = env.float("CONSOLE_SMS_FAILURE_RATE", default=0.03)
 CONSOLE_DELIVERY_DELAY_SECONDS = env.float("CONSOLE_DELIVERY_DELAY_SECONDS", default=1.5)
+
+# --- Outgoing webhooks (integrations/, docs/webhooks.md) -------------------------------------------
+# Whether endpoints may be private, loopback or plain-http targets: yes on a laptop and in tests (a local
+# receiver), never in production (production.py turns it off). Link-local and reserved addresses
+# (cloud metadata) are refused always.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=True)
+# The retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h x6) is multiplied by this: 1.0 is the real
+# schedule, 0 retries at once (tests), 0.01 squeezes three days into about 40 minutes (staging).
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=1.0)
+# After a secret rotation, the old secret keeps signing (a second signature) for this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
+WEBHOOK_LOG_RETENTION_DAYS = env.int("WEBHOOK_LOG_RETENTION_DAYS", default=30)
 
 # --- Logging: JSON lines, each carrying the request id --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -102,6 +102,7 @@ MAIN_PAGES = [
     ("numbers", "/settings/numbers/"),
     ("tendlc", "/settings/10dlc/"),
     ("billing", "/billing/"),
+    ("integrations", "/settings/integrations/"),
 ]
 
 
@@ -156,3 +157,34 @@ def test_message_progress_updates_without_reloading(browser, live_server, world,
     time.sleep(0.8)  # let the bar's width transition finish before the screenshot
     screenshot(browser, "message-detail-delivered")
     assert javascript_errors(browser) == []
+
+
+def test_webhook_endpoint_page_shows_the_delivery_log(browser, live_server, world, church):
+    """Settings → Integrations: an endpoint with a test event (delivered to a local receiver) and a
+    failed delivery in its log."""
+    from selenium.webdriver.common.by import By
+
+    from integrations import services as integration_services
+    from koinonia import events
+    from tests.fakes.base import RecordingReceiver
+    from tests.integrations.conftest import run_due
+
+    with RecordingReceiver([200, 500]) as receiver:
+        endpoint, _ = integration_services.webhook_endpoint_create(
+            church=church,
+            acting_user=world.owner,
+            url=receiver.url("/hooks"),
+            events=["member.deleted"],
+            description="Our CRM",
+        )
+        integration_services.webhook_endpoint_send_test(church=church, endpoint=endpoint, acting_user=world.owner)
+        receiver.wait_for(1)
+        events.emit(church=church, type="member.deleted", data={"id": 1})
+        run_due()
+        sign_in(browser, live_server, world.users[Role.OWNER])
+        browser.get(f"{live_server.url}/settings/integrations/{endpoint.pk}/")
+        wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "webhook.test" in page and "member.deleted" in page and "500" in page
+        screenshot(browser, "integrations-endpoint")
+        assert javascript_errors(browser) == []
