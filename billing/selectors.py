@@ -29,7 +29,7 @@ def branch_budget_get(*, church: Church, id: int, queryset: QuerySet[BranchBudge
 
 
 def subscription_find(*, church: Church) -> Subscription | None:
-    sub = Subscription.objects.select_related("plan").filter(church=church).first()
+    sub = Subscription.objects.for_church(church).select_related("plan").first()
     if sub is not None:
         sub.church = church  # the caller's instance: no second query for sub.church
     return sub
@@ -50,7 +50,7 @@ def plan_code(*, church: Church) -> str:
 
 
 def usage_period_find(*, church_id: int, period: rules.Period) -> UsagePeriod | None:
-    return UsagePeriod.objects.filter(church_id=church_id, period_start=period.start).first()
+    return UsagePeriod.objects.for_church(church_id).filter(period_start=period.start).first()
 
 
 def plan_list_public() -> QuerySet[Plan]:
@@ -79,32 +79,33 @@ def _directory_model(name: str):
 def resource_count(*, church: Church, resource: str) -> int:
     if resource == "staff_seats":
         # Seats are accepted memberships; an invitation takes a seat only when accepted.
-        return StaffMembership.objects.filter(church=church).count()
+        return StaffMembership.objects.for_church(church).count()
     model = _directory_model({"members": "Member", "branches": "Branch"}.get(resource, ""))
-    return model._default_manager.filter(church=church).count() if model is not None else 0
+    return model._default_manager.for_church(church).count() if model is not None else 0
 
 
 def branch_exists(*, church: Church, branch_id: int) -> bool:
     model = _directory_model("Branch")
     if model is None:
         return branch_id > 0
-    return model._default_manager.filter(church=church, pk=branch_id).exists()
+    return model._default_manager.for_church(church).filter(pk=branch_id).exists()
 
 
 def branch_names(*, church: Church, branch_ids) -> dict[int, str]:
     model = _directory_model("Branch")
     if model is None or not branch_ids:
         return {}
-    rows = model._default_manager.filter(church=church, pk__in=list(branch_ids))
+    rows = model._default_manager.for_church(church).filter(pk__in=list(branch_ids))
     return {row.pk: str(row) for row in rows}
 
 
 def branch_budget_usage(*, church: Church, branch_id: int, period: rules.Period) -> tuple[BranchBudget | None, int]:
-    budget = BranchBudget.objects.filter(church=church, branch_id=branch_id).first()
+    budget = BranchBudget.objects.for_church(church).filter(branch_id=branch_id).first()
     if budget is None:
         return None, 0
     used = (
-        BranchUsage.objects.filter(church=church, period_start=period.start, branch_id=branch_id)
+        BranchUsage.objects.for_church(church)
+        .filter(period_start=period.start, branch_id=branch_id)
         .values_list("segments_used", flat=True)
         .first()
     )
@@ -112,11 +113,13 @@ def branch_budget_usage(*, church: Church, branch_id: int, period: rules.Period)
 
 
 def branch_budget_list(*, church: Church, period: rules.Period) -> list[dict]:
-    budgets = list(BranchBudget.objects.filter(church=church).order_by("branch_id"))
+    budgets = list(BranchBudget.objects.for_church(church).order_by("branch_id"))
     if not budgets:
         return []
     used = dict(
-        BranchUsage.objects.filter(church=church, period_start=period.start).values_list("branch_id", "segments_used")
+        BranchUsage.objects.for_church(church)
+        .filter(period_start=period.start)
+        .values_list("branch_id", "segments_used")
     )
     names = branch_names(church=church, branch_ids=[b.branch_id for b in budgets])
     return [
@@ -293,4 +296,4 @@ def branch_choices(*, church: Church) -> list[tuple[int, str]]:
     model = _directory_model("Branch")
     if model is None:
         return []
-    return [(row.pk, str(row)) for row in model._default_manager.filter(church=church).order_by("name")]
+    return [(row.pk, str(row)) for row in model._default_manager.for_church(church).order_by("name")]

@@ -380,7 +380,7 @@ def trial_extend(*, church: Church, acting_user: User, days: int, reason: str) -
     Subscription.objects.filter(pk=sub.pk).update(
         status=Status.TRIALING, trial_ends_at=new_end, current_period_end=new_end
     )
-    UsagePeriod.objects.filter(church=church, period_start=sub.current_period_start).update(period_end=new_end)
+    UsagePeriod.objects.for_church(church).filter(period_start=sub.current_period_start).update(period_end=new_end)
     Church.objects.filter(pk=church.pk).update(trial_ends_at=new_end)
     church.trial_ends_at = new_end
     audit_record(

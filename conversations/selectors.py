@@ -12,8 +12,8 @@ from churches.models import Church, Member, Role, StaffMembership, User
 from churches.phones import InvalidPhone, parse_phone
 from conversations.models import CannedReply, ConsentReview, Conversation, ConversationMessage, InboxSettings
 from koinonia.tenancy import access_function, church_object_get
+from messaging.broadcasts.services import render_body
 from messaging.models import Recipient
-from messaging.services import render_body
 
 FILTERS = ("open", "mine", "unassigned", "restricted", "closed", "archived", "all")
 

@@ -11,8 +11,8 @@ from churches.selectors import member_status_counts
 from conversations.selectors import conversation_list, unread_total
 from koinonia import policy
 from koinonia.tenancy import ChurchPageMixin
-from messaging.selectors import broadcast_stats, message_list
-from messaging.services import default_sender
+from messaging.broadcasts.selectors import broadcast_stats, message_list
+from messaging.numbers.services import default_sender
 
 
 class DashboardView(ChurchPageMixin, View):

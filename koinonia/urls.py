@@ -20,12 +20,14 @@ urlpatterns = [
     path("api/v1/", include("koinonia.api.urls")),
     path("hooks/", include("koinonia.hook_urls")),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
-    path("settings/numbers/", include("messaging.number_urls")),
+    path("settings/numbers/", include("messaging.numbers.urls")),
     path("", include("churches.urls")),
-    path("settings/10dlc/", include("messaging.tendlc_urls")),
-    path("messages/", include("messaging.urls")),
+    path("settings/10dlc/", include("messaging.numbers.tendlc.urls")),
+    path("messages/", include("messaging.broadcasts.urls")),
+    path("messages/", include("messaging.recurring.urls")),
     path("inbox/", include("conversations.urls")),
     path("billing/", include("billing.urls")),
+    path("settings/integrations/", include("integrations.urls")),
 ]
 
 handler404 = "koinonia.views.page_not_found"

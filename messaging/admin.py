@@ -16,12 +16,13 @@ from churches.models import Church
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
-from messaging import linking, numbers, services
-from messaging.models import (
-    Message,
+from messaging.broadcasts import services
+from messaging.broadcasts.models import Message, ProviderEvent, Recipient
+from messaging.numbers import linking
+from messaging.numbers import ordering as numbers
+from messaging.numbers import services as number_services
+from messaging.numbers.models import (
     NumberCheck,
-    ProviderEvent,
-    Recipient,
     SenderNumber,
     TenDlcBrand,
     TenDlcCampaign,
@@ -182,7 +183,7 @@ class SenderNumberAdmin(admin.ModelAdmin):
             return
         # New numbers go through the service (normalization, ownership, audit).
         fields = {name: value for name, value in form.cleaned_data.items() if name not in ("church", "phone_number")}
-        number = services.sender_number_add(
+        number = number_services.sender_number_add(
             church=form.cleaned_data["church"],
             phone_number=form.cleaned_data["phone_number"],
             acting_user=request.user,
@@ -404,7 +405,7 @@ class TenDlcPollAction:
 
     @admin.action(description="Poll provider now")
     def poll_provider_now(self, request, queryset):
-        from messaging import tendlc
+        from messaging.numbers import tendlc
 
         church_ids = sorted(set(queryset.values_list("church_id", flat=True)))
         changed = sum(tendlc.church_poll(church_id=church_id) for church_id in church_ids)
@@ -470,7 +471,7 @@ class TenDlcNumberAssignmentAdmin(ReadOnlyAdmin):
     @admin.action(description="Link the selected numbers to their campaign again")
     def link_again(self, request, queryset):
         """For a link the registry refused (FAILED_ASSIGNMENT) once the cause is fixed: ask again."""
-        from messaging import tendlc
+        from messaging.numbers import tendlc
 
         failed = list(queryset.filter(status="FAILED_ASSIGNMENT"))
         TenDlcNumberAssignment.objects.filter(pk__in=[a.pk for a in failed]).update(status="", failure_reasons=[])

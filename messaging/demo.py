@@ -9,9 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from churches.models import Church, Member, SmsStatus, User
-from messaging.models import Message, RecurringMessage, SenderNumber
-from messaging.recurring_services import recurring_create
-from messaging.services import message_send, sender_number_add
+from messaging.broadcasts.models import Message
+from messaging.broadcasts.services import message_send
+from messaging.numbers.models import SenderNumber
+from messaging.numbers.services import sender_number_add
+from messaging.recurring.models import RecurringMessage
+from messaging.recurring.services import recurring_create
 
 DEMO_SENDER = "+15555550100"  # a provider test number: never a real phone
 DEMO_RECURRING = "Demo: prayer chain reminder"

@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from koinonia.api.parsers import json_payload_problem
-from messaging.delivery import accept_status
+from messaging.broadcasts.delivery import accept_status
 from messaging.providers import get_provider
 from messaging.providers.events import InboundText, MalformedPayload, SignatureError
 from messaging.providers.telnyx import callbacks as telnyx_callbacks

@@ -124,7 +124,7 @@ VARIANTS = {
 
 
 def _materialize_timings(church, sender) -> dict:
-    from messaging.audience import materialize_recipients
+    from messaging.broadcasts.audience import materialize_recipients
     from messaging.models import Message
 
     bare_sql = (

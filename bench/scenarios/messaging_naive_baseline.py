@@ -23,8 +23,8 @@ def _naive(church, sender, fake) -> dict:
     from django.utils import timezone
 
     from churches.models import Member, SmsStatus
+    from messaging.broadcasts.services import render_body
     from messaging.models import Message, Recipient
-    from messaging.services import render_body
 
     session = requests.Session()
     headers = {"Authorization": f"Bearer {fake.info['api_key']}"}
@@ -55,7 +55,7 @@ def _naive(church, sender, fake) -> dict:
 
 
 def _ours(church, owner, fake) -> dict:
-    from messaging import services
+    from messaging.broadcasts import services
     from messaging.models import Message
 
     env = support.app_env(**fake.env(), SMS_RATE_ACCOUNT="1000000", SMS_RATE_SENDER="1000000")

@@ -34,7 +34,7 @@ def _setup():
 
 
 def _broadcast(church, owner, member_ids: list[int]):
-    from messaging import services
+    from messaging.broadcasts import services
 
     with support.tasks_to_broker():
         return services.message_send(

@@ -13,12 +13,12 @@ from churches.models import ConsentEvent, Member, SmsStatus
 from churches.services import consent_record
 from conversations.models import Conversation, ConversationMessage
 from koinonia.hooks import segments_sent
-from messaging.delivery import apply_pending_events
-from messaging.pipeline import webhook_url_for
+from messaging.broadcasts.delivery import apply_pending_events
+from messaging.broadcasts.pipeline import webhook_url_for
+from messaging.numbers.services import default_sender
 from messaging.providers import PermanentSendError, TransientSendError, get_provider
 from messaging.providers.events import StatusUpdate
 from messaging.segments import segment_info
-from messaging.services import default_sender
 
 Kind = ConversationMessage.Kind
 Status = ConversationMessage.Status
@@ -145,7 +145,7 @@ _STATUS_FROM_DELIVERY = {"sent": Status.SENT, "delivered": Status.DELIVERED, "fa
 
 
 def on_delivery_status(update: StatusUpdate, new_status: str | None) -> bool:
-    """messaging.delivery listener: delivery callbacks for our texts (not broadcast recipients)."""
+    """messaging.broadcasts.delivery listener: delivery callbacks for our texts (not broadcast recipients)."""
     if not update.provider_message_id:
         return False
     message = (

@@ -20,8 +20,10 @@ from churches.models import Church, ConsentEvent, Group, Member, SmsStatus
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import consent_record, group_members_add, member_create
 from conversations.consent_classifier import Classification, Intent, classify, normalize
+from conversations.event_data import message_received_data
 from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
 from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
+from koinonia import events
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import ProviderEvent, SenderNumber
 from messaging.providers.events import InboundText
@@ -90,7 +92,7 @@ def inbound_receive(*, inbound: InboundText) -> str:
 def _find_sender(church: Church, inbound: InboundText) -> _Sender:
     e164 = _e164(inbound.from_number, church)
     hashed = phone_hash(e164)
-    member = Member.objects.filter(church=church, phone_hash=hashed).first()
+    member = Member.objects.for_church(church).filter(phone_hash=hashed).first()
     return _Sender(e164=e164, hashed=hashed, member=member)
 
 
@@ -167,7 +169,7 @@ def _group_for_keyword(church: Church, text: str) -> Group | None:
         words = words[1:]
     if len(words) != 1 or not words[0].isalnum():
         return None
-    return Group.objects.filter(church=church, keyword__iexact=words[0]).first()
+    return Group.objects.for_church(church).filter(keyword__iexact=words[0]).first()
 
 
 def _decide(inbound: InboundText, who: _Sender, conversation_opted_out: bool) -> Classification:
@@ -217,6 +219,11 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
         status=ConversationMessage.Status.RECEIVED,
     )
     touch_conversation(conversation, message, unread=True)
+    events.emit(
+        church=church,
+        type="conversation.message_received",
+        data=message_received_data(message, member_id=conversation.member_id, to=number.phone_number),
+    )
     if conversation.status != Conversation.Status.OPEN or conversation.sender_id != number.pk:
         Conversation.objects.filter(pk=conversation.pk).update(status=Conversation.Status.OPEN, sender=number)
         conversation.sender = number

@@ -23,8 +23,8 @@ from conversations.models import Conversation, ConversationMessage
 from conversations.services.handoff import recipient_opted_out
 from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
+from messaging.broadcasts.services import validate_body
 from messaging.segments import segment_info
-from messaging.services import validate_body
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ urlpatterns = [
         name="api_docs",
     ),
     path("", include("churches.api_urls")),
-    path("", include("messaging.api_urls")),
+    path("", include("messaging.broadcasts.api_urls")),
+    path("", include("messaging.recurring.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("integrations.api_urls")),
 ]

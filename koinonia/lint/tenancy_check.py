@@ -44,7 +44,7 @@ import sys
 from dataclasses import dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-APPS = ("koinonia", "churches", "messaging", "conversations", "billing")
+APPS = ("koinonia", "churches", "messaging", "conversations", "billing", "integrations")
 
 _QUERY_METHODS = """get filter exclude all first last count exists values values_list update delete iterator
 aggregate annotate order_by select_related prefetch_related only defer in_bulk get_or_create update_or_create
@@ -79,20 +79,22 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ("churches/imports/run.py", "member_import_run", "ImportJob"): "worker: job id enqueued by the church's import",
     ("churches/imports/run.py", "_claim", "ImportJob"): "worker: job id enqueued by the church's import",
     ("churches/tasks.py", "member_import_run_task", "ImportJob"): "worker: job id enqueued by the church's import",
-    ("messaging/pipeline.py", "claim_batch", "*"): "worker: rows of the message being sent (ids it just leased)",
-    ("messaging/pipeline.py", "record_outcomes", "Recipient"): "worker: rows under this worker's lease",
-    ("messaging/pipeline.py", "recount_message", "*"): "worker: message id from our own queue",
-    ("messaging/pipeline.py", "_sending_message", "Message"): "worker: message id from our own queue",
-    ("messaging/pipeline.py", "halt_message", "*"): "worker: message id from our own queue",
-    ("messaging/pipeline.py", "finish_if_done", "*"): "worker: message id from our own queue",
-    ("messaging/services.py", "message_count_audience", "Message"): "worker: message id from our own queue",
-    ("messaging/services.py", "message_prepare", "Message"): "worker: message id from our own queue",
-    ("messaging/tasks.py", "_dispatch", "Message"): "worker: message id from our own queue",
-    ("messaging/linking.py", "sender_number_check", "SenderNumber"): (
+    ("messaging/broadcasts/pipeline.py", "claim_batch", "*"): (
+        "worker: rows of the message being sent (ids it just leased)"
+    ),
+    ("messaging/broadcasts/pipeline.py", "record_outcomes", "Recipient"): "worker: rows under this worker's lease",
+    ("messaging/broadcasts/pipeline.py", "recount_message", "*"): "worker: message id from our own queue",
+    ("messaging/broadcasts/pipeline.py", "_sending_message", "Message"): "worker: message id from our own queue",
+    ("messaging/broadcasts/pipeline.py", "halt_message", "*"): "worker: message id from our own queue",
+    ("messaging/broadcasts/pipeline.py", "finish_if_done", "*"): "worker: message id from our own queue",
+    ("messaging/broadcasts/services.py", "message_count_audience", "Message"): "worker: message id from our own queue",
+    ("messaging/broadcasts/services.py", "message_prepare", "Message"): "worker: message id from our own queue",
+    ("messaging/broadcasts/tasks.py", "_dispatch", "Message"): "worker: message id from our own queue",
+    ("messaging/numbers/linking.py", "sender_number_check", "SenderNumber"): (
         "worker/beat: number id from the hourly sweep or a scoped page's own number"
     ),
-    ("messaging/linking.py", "_email_owners", "SenderNumber"): "worker: number id from the check that just ran",
-    ("messaging/tendlc/status.py", "campaign_assign_numbers", "TenDlcCampaign"): (
+    ("messaging/numbers/linking.py", "_email_owners", "SenderNumber"): "worker: number id from the check that just ran",
+    ("messaging/numbers/tendlc/status.py", "campaign_assign_numbers", "TenDlcCampaign"): (
         "worker: campaign id enqueued when the registrar provisioned it"
     ),
     ("conversations/services/handoff.py", "_claim", "ConversationMessage"): "worker: reply id from our own queue",
@@ -108,20 +110,31 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ("billing/webhooks.py", "_claim", "StripeEvent"): "worker: stored Stripe event id",
     # --- sweepers and beat tasks: deliberately across churches ---------------------------------------
     ("churches/imports/retention.py", "member_import_purge_expired", "*"): "beat: purges every church's expired files",
-    ("messaging/tasks.py", "sweep", "*"): "beat sweeper: leases and due messages of every church",
-    ("messaging/recurring_services.py", "recurring_fire_due", "RecurringMessage"): "beat: every church's due schedules",
-    ("messaging/recurring_services.py", "recurring_fire", "RecurringMessage"): "beat: one due schedule by id",
-    ("messaging/recurring_services.py", "scheduled_messages_release", "Message"): "beat: due scheduled messages",
-    ("messaging/linking.py", "number_checks_prune", "NumberCheck"): "beat: prunes every church's old checks",
-    ("messaging/linking.py", "sender_numbers_due", "SenderNumber"): "beat: numbers of every church due a check",
-    ("messaging/tendlc/status.py", "pending_church_ids", "*"): "beat: which churches have registrations to poll",
+    ("churches/idempotency.py", "purge_expired", "IdempotencyRecord"): (
+        "beat: deletes every church's Idempotency-Key answers past their 24 hours"
+    ),
+    ("messaging/broadcasts/tasks.py", "sweep", "*"): "beat sweeper: leases and due messages of every church",
+    ("messaging/recurring/services.py", "recurring_fire_due", "RecurringMessage"): "beat: every church's due schedules",
+    ("messaging/recurring/services.py", "recurring_fire", "RecurringMessage"): "beat: one due schedule by id",
+    ("messaging/recurring/services.py", "scheduled_messages_release", "Message"): "beat: due scheduled messages",
+    ("messaging/numbers/linking.py", "number_checks_prune", "NumberCheck"): "beat: prunes every church's old checks",
+    ("messaging/numbers/linking.py", "sender_numbers_due", "SenderNumber"): "beat: numbers of every church due a check",
+    ("messaging/numbers/tendlc/status.py", "pending_church_ids", "*"): (
+        "beat: which churches have registrations to poll"
+    ),
     ("billing/usage.py", "meter_reports_retry", "MeterReport"): "beat: unsent outbox rows of every church",
     ("billing/webhooks.py", "stripe_events_retry", "StripeEvent"): "beat: unprocessed Stripe events",
     # --- webhook ingest: the church is found from the provider's identifiers -------------------------
-    ("messaging/delivery.py", "apply_status_batch", "Recipient"): "delivery callbacks: rows by provider message id",
-    ("messaging/delivery.py", "_locked_recipient", "Recipient"): "delivery callbacks: row by provider message id",
-    ("messaging/delivery.py", "_move_counters", "Message"): "delivery callbacks: the recipient row's own message",
-    ("messaging/tendlc/status.py", "_locked_assignment", "TenDlcNumberAssignment"): (
+    ("messaging/broadcasts/delivery.py", "apply_status_batch", "Recipient"): (
+        "delivery callbacks: rows by provider message id"
+    ),
+    ("messaging/broadcasts/delivery.py", "_locked_recipient", "Recipient"): (
+        "delivery callbacks: row by provider message id"
+    ),
+    ("messaging/broadcasts/delivery.py", "_move_counters", "Message"): (
+        "delivery callbacks: the recipient row's own message"
+    ),
+    ("messaging/numbers/tendlc/status.py", "_locked_assignment", "TenDlcNumberAssignment"): (
         "10DLC webhook: assignment by phone number and provider campaign id"
     ),
     ("conversations/services/handoff.py", "on_delivery_status", "ConversationMessage"): (
@@ -135,13 +148,29 @@ ALLOW: dict[tuple[str, str, str], str] = {
         "Stripe webhook: the Stripe customer id names the church"
     ),
     # --- a phone number is unique across churches: ownership is decided after the lookup -------------
-    ("messaging/numbers.py", "number_search", "SenderNumber"): "numbers any church here already has are not for sale",
-    ("messaging/numbers.py", "_existing", "SenderNumber"): "another church's row for the number is a 409 conflict",
-    ("messaging/numbers.py", "number_order", "SenderNumber"): "phone number is unique across churches",
-    ("messaging/services.py", "sender_number_add", "SenderNumber"): (
+    ("messaging/numbers/ordering.py", "number_search", "SenderNumber"): (
+        "numbers any church here already has are not for sale"
+    ),
+    ("messaging/numbers/ordering.py", "_existing", "SenderNumber"): (
+        "another church's row for the number is a 409 conflict"
+    ),
+    ("messaging/numbers/ordering.py", "number_order", "SenderNumber"): "phone number is unique across churches",
+    ("messaging/numbers/services.py", "sender_number_add", "SenderNumber"): (
         "phone number is unique across churches: another church's is a 409 conflict"
     ),
-    ("messaging/numbers.py", "number_order_apply", "SenderNumber"): "provider order completion: numbers by e164",
+    ("messaging/numbers/ordering.py", "number_order_apply", "SenderNumber"): (
+        "provider order completion: numbers by e164"
+    ),
+    # --- outgoing webhooks: workers handed delivery ids by our own outbox, and the beat sweeper ---------
+    ("integrations/delivery.py", "_claim", "WebhookDelivery"): "worker: delivery id from our own outbox",
+    ("integrations/delivery.py", "deliver", "WebhookDelivery"): "worker: delivery id from our own outbox",
+    ("integrations/delivery.py", "email_owners_endpoint_disabled", "WebhookEndpoint"): (
+        "after commit: the endpoint id the delivery worker just disabled"
+    ),
+    ("integrations/delivery.py", "due_delivery_ids", "WebhookDelivery"): "beat sweeper: due attempts of every church",
+    ("integrations/tasks.py", "sweep_webhook_deliveries", "WebhookEvent"): (
+        "beat sweeper: events of every church past the retention period"
+    ),
 }
 
 

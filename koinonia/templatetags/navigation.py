@@ -61,6 +61,7 @@ SUBNAVS = {
             ("Numbers", "numbers", Role.VIEWER, None),
             ("10DLC", "tendlc", Role.VIEWER, None),
             ("API keys", "api_keys", Role.ADMIN, None),
+            ("Integrations", "webhooks", Role.ADMIN, None),
             ("Billing", "billing_home", Role.ADMIN, None),
         ],
     ),

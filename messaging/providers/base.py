@@ -7,7 +7,7 @@ never retry.
 
 Numbers: :meth:`SmsProvider.search_numbers` / :meth:`~SmsProvider.order_number` provision them, and
 :meth:`~SmsProvider.inspect_number` / :meth:`~SmsProvider.assign_messaging_profile` /
-:meth:`~SmsProvider.set_webhook_url` let phone-linking recovery (``messaging/linking.py``) find and repair a
+:meth:`~SmsProvider.set_webhook_url` let phone-linking recovery (``messaging/numbers/linking.py``) find and repair a
 number that drifted. Their failures raise :class:`NumberError`, whose ``reason`` is shown to staff as is.
 
 Callbacks: each provider package reads its own delivery reports (:meth:`SmsProvider.parse_status` →

@@ -1,7 +1,7 @@
 """What the provider packages read out of a callback, in a shape no provider owns.
 
 Each provider package (``messaging/providers/<name>/``) turns its own wire format into these: a delivery
-report becomes a :class:`StatusUpdate` (applied by ``messaging.delivery``), an inbound text an
+report becomes a :class:`StatusUpdate` (applied by ``messaging.broadcasts.delivery``), an inbound text an
 :class:`InboundText` (handled by whoever registered with ``messaging.webhooks.register_inbound_handler``,
 i.e. conversations). A body that is signed but not the promised shape raises :class:`MalformedPayload`,
 answered with a 400; a signature that does not verify raises :class:`SignatureError`, answered with a 403.

@@ -1,4 +1,4 @@
-"""10DLC registration with the carrier's registrar (reference/providers.md §1.9).
+"""10DLC registration with the carrier's registrar (docs/providers.md §1.9).
 
 A small :class:`Registrar` interface, chosen by ``settings.SMS_PROVIDER``: Telnyx speaks to
 ``/v2/10dlc/`` over the shared keep-alive session; the console registrar (the embedded default) has no

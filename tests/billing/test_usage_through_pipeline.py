@@ -11,8 +11,8 @@ from billing.services import branch_budget_set, credit_grant
 from churches import services as church_services
 from churches.models import Member
 from koinonia.exceptions import BusinessRuleError
-from messaging import services as messaging_services
-from messaging import tasks as messaging_tasks
+from messaging.broadcasts import services as messaging_services
+from messaging.broadcasts import tasks as messaging_tasks
 from messaging.models import Message, Recipient, SenderNumber
 from messaging.providers.console.tasks import set_status_receiver
 from tests.fakes.telnyx import FakeTelnyx

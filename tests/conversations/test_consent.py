@@ -180,9 +180,9 @@ def test_an_opt_out_blocks_a_reply_not_yet_handed_to_the_provider(hooks, member,
 
 
 def test_an_opt_out_stops_a_broadcast_not_yet_sent(hooks, member, world, number):
+    from messaging.broadcasts.pipeline import run_sending
+    from messaging.broadcasts.services import message_prepare, message_send
     from messaging.models import Message, Recipient
-    from messaging.pipeline import run_sending
-    from messaging.services import message_prepare, message_send
 
     other = MemberFactory(church=world.church)
     with TestCase.captureOnCommitCallbacks(execute=False):  # prepare and send by hand, below

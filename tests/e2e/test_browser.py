@@ -10,8 +10,8 @@ import time
 import pytest
 
 from churches.models import Role
-from messaging import services as messaging_services
-from messaging import tasks
+from messaging.broadcasts import services as messaging_services
+from messaging.broadcasts import tasks
 from messaging.models import Message, SenderNumber
 from tests.e2e.conftest import javascript_errors, screenshot, sign_in, wait_for
 from tests.messaging.support import bulk_members, grant_segments
@@ -41,6 +41,7 @@ MAIN_PAGES = [
     ("numbers", "/settings/numbers/"),
     ("tendlc", "/settings/10dlc/"),
     ("billing", "/billing/"),
+    ("integrations", "/settings/integrations/"),
 ]
 
 
@@ -80,7 +81,9 @@ def test_compose_preview_and_smart_quote_fix_work_live(browser, live_server, wor
 def test_message_progress_updates_without_reloading(browser, live_server, world, church, monkeypatch):
     from selenium.webdriver.common.by import By
 
-    monkeypatch.setattr(tasks.prepare_message, "delay", lambda *args, **kwargs: None)  # no worker yet
+    from messaging import enqueue
+
+    monkeypatch.setattr(enqueue, "message_prepare_later", lambda *args, **kwargs: None)  # no worker yet
     message = messaging_services.message_send(church=church, author=world.staff, body="Hello", audience={"all": True})
     messaging_services.message_prepare(message_id=message.pk)  # recipients queued; nothing sent yet
     sign_in(browser, live_server, world.users[Role.VIEWER])
@@ -93,3 +96,34 @@ def test_message_progress_updates_without_reloading(browser, live_server, world,
     time.sleep(0.8)  # let the bar's width transition finish before the screenshot
     screenshot(browser, "message-detail-delivered")
     assert javascript_errors(browser) == []
+
+
+def test_webhook_endpoint_page_shows_the_delivery_log(browser, live_server, world, church):
+    """Settings → Integrations: an endpoint with a test event (delivered to a local receiver) and a
+    failed delivery in its log."""
+    from selenium.webdriver.common.by import By
+
+    from integrations import services as integration_services
+    from koinonia import events
+    from tests.fakes.base import RecordingReceiver
+    from tests.integrations.conftest import run_due
+
+    with RecordingReceiver([200, 500]) as receiver:
+        endpoint, _ = integration_services.webhook_endpoint_create(
+            church=church,
+            acting_user=world.owner,
+            url=receiver.url("/hooks"),
+            events=["member.deleted"],
+            description="Our CRM",
+        )
+        integration_services.webhook_endpoint_send_test(church=church, endpoint=endpoint, acting_user=world.owner)
+        receiver.wait_for(1)
+        events.emit(church=church, type="member.deleted", data={"id": 1})
+        run_due()
+        sign_in(browser, live_server, world.users[Role.OWNER])
+        browser.get(f"{live_server.url}/settings/integrations/{endpoint.pk}/")
+        wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "webhook.test" in page and "member.deleted" in page and "500" in page
+        screenshot(browser, "integrations-endpoint")
+        assert javascript_errors(browser) == []

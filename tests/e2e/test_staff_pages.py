@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from churches.models import GroupMembership, ImportJob
 from conversations.models import ConversationMessage
-from messaging import recurring_services, tasks
-from messaging import services as messaging_services
+from messaging.broadcasts import services as messaging_services
+from messaging.broadcasts import tasks
 from messaging.models import MessageTemplate, Recipient, SenderNumber
+from messaging.recurring import services as recurring_services
 from tests.conversations.factories import ConversationFactory, ConversationMessageFactory
 from tests.e2e.conftest import (
     LAPTOP,

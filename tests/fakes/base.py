@@ -247,7 +247,7 @@ class Rejection(Enum):
 
 @dataclass(frozen=True)
 class OptOutKeywords:
-    """The provider's built-in keyword engine (reference/providers.md §5): whole message, any case."""
+    """The provider's built-in keyword engine (docs/providers.md §5): whole message, any case."""
 
     stop: frozenset[str]
     start: frozenset[str]

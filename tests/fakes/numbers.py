@@ -1,4 +1,4 @@
-"""Phone numbers in the fakes: search, order, inspect and repair (reference/providers.md §1.8 and Twilio's
+"""Phone numbers in the fakes: search, order, inspect and repair (docs/providers.md §1.8 and Twilio's
 IncomingPhoneNumbers), mixed into ``FakeTelnyx`` / ``FakeTwilio`` with one routing line each.
 
 State lives in a :class:`NumberInventory` (numbers on the account, numbers someone else took). Test controls

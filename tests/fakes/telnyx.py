@@ -1,4 +1,4 @@
-"""A local Telnyx Messaging API v2 that speaks the real wire format (reference/providers.md §1).
+"""A local Telnyx Messaging API v2 that speaks the real wire format (docs/providers.md §1).
 
 Sends: ``POST /v2/messages`` with a Bearer key → 200 ``{"data": message}`` with ``parts`` from our segment
 math, or Telnyx's ``{"errors": [...]}`` with digit-string codes. Then ``message.sent`` and

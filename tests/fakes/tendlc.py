@@ -1,4 +1,4 @@
-"""Telnyx 10DLC registration for the local fake (reference/providers.md §1.9), mixed into FakeTelnyx.
+"""Telnyx 10DLC registration for the local fake (docs/providers.md §1.9), mixed into FakeTelnyx.
 
 Real paths under ``/v2/10dlc/``, camelCase bodies, 422 with ``source.pointer`` on missing or malformed
 fields, and stateful GETs. Reviews do not run on wall time: tests move every pending record one step

@@ -1,4 +1,4 @@
-"""A local Twilio Programmable Messaging API that speaks the real wire format (reference/providers.md §2).
+"""A local Twilio Programmable Messaging API that speaks the real wire format (docs/providers.md §2).
 
 Sends: ``POST /2010-04-01/Accounts/{sid}/Messages.json``, HTTP Basic, form body → 201 JSON with string
 ``num_segments``, or ``{"code": <int>, "message", "more_info", "status"}``. Then form-encoded status

@@ -10,7 +10,7 @@ from django.urls import reverse
 from churches.models import Role
 from conversations import selectors as conversation_selectors
 from koinonia.api.parsers import MAX_JSON_DEPTH, json_nesting_exceeds
-from messaging import selectors as messaging_selectors
+from messaging.broadcasts import selectors as messaging_selectors
 from tests.conftest import assert_error_shape
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from messaging.models import BeatHeartbeat
+from koinonia.models import BeatHeartbeat
 from tests.messaging.support import BEAT_ARGS, GroupProcess, PrivateRedis, celery_command, celery_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]

@@ -11,8 +11,8 @@ from conversations.services.outbound import reply_send
 from koinonia import policy
 from koinonia.api.throttling import api_key_rates
 from koinonia.exceptions import BusinessRuleError
+from messaging.broadcasts.services import message_send
 from messaging.models import SenderNumber
-from messaging.services import message_send
 from tests.conversations.factories import ConversationFactory
 from tests.factories import BranchFactory, MemberFactory
 

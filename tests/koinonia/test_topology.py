@@ -77,12 +77,12 @@ def test_every_registered_task_and_beat_job_routes_to_a_queue_a_procfile_worker_
     served = set().union(*(w["queues"] for w in _celery_workers().values()))
     celery_app.loader.import_default_modules()
     tasks = sorted(celery_app.tasks)
-    assert "messaging.tasks.send_message" in tasks and "billing.tasks.process_webhook_stripe_event" in tasks
+    assert "messaging.broadcasts.tasks.send_message" in tasks and "billing.tasks.process_webhook_stripe_event" in tasks
     routes = {name: celery_app.amqp.router.route({}, name, (), {})["queue"].name for name in tasks}
     unserved = {name: queue for name, queue in routes.items() if queue not in served}
     assert not unserved, f"tasks routed to queues no Procfile worker consumes: {unserved}"
-    assert routes["messaging.tasks.send_message"] == "sends"
-    assert routes["messaging.tasks.apply_status_events"] == "webhooks"
+    assert routes["messaging.broadcasts.tasks.send_message"] == "sends"
+    assert routes["messaging.broadcasts.tasks.apply_status_events"] == "webhooks"
     assert routes["billing.tasks.process_webhook_stripe_event"] == "webhooks"
     for job in celery_app.conf.beat_schedule.values():
         assert job["task"] in routes, f"beat schedules {job['task']}, which no module registers"

@@ -76,7 +76,10 @@ def test_a_task_queued_by_a_request_logs_json_with_the_request_id(broker, world,
 
         def prepared_line() -> dict | None:
             for record in _json_lines(log_path):
-                if record.get("request_id") == REQUEST_ID and "messaging.tasks.prepare_message" in record["message"]:
+                if (
+                    record.get("request_id") == REQUEST_ID
+                    and "messaging.broadcasts.tasks.prepare_message" in record["message"]
+                ):
                     return record
             return None
 
@@ -90,7 +93,7 @@ def test_a_task_queued_by_a_request_logs_json_with_the_request_id(broker, world,
         wait_until(lambda: Message.objects.get(pk=message.pk).status == "sent", timeout=60, what="the send")
         wait_until(
             lambda: any(
-                r.get("request_id") == REQUEST_ID and "messaging.tasks.send_message" in r["message"]
+                r.get("request_id") == REQUEST_ID and "messaging.broadcasts.tasks.send_message" in r["message"]
                 for r in _json_lines(log_path)
             ),
             timeout=30,

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from churches.models import AuditLog
-from messaging import services
+from messaging.broadcasts import services
 from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
 from tests.factories import MemberFactory, UserFactory
 

@@ -14,8 +14,9 @@ import pytest
 import redis
 from django.utils import timezone
 
-from messaging import recurrence
-from messaging.models import BeatHeartbeat, Message, PeriodicJobRun, Recipient, RecurringMessage, SenderNumber
+from koinonia.models import BeatHeartbeat, PeriodicJobRun
+from messaging.models import Message, Recipient, RecurringMessage, SenderNumber
+from messaging.recurring import recurrence
 from tests.messaging.support import (
     BEAT_ARGS,
     GroupProcess,
@@ -144,7 +145,7 @@ def test_two_beats_one_lock_takeover_after_sigkill_and_one_message_per_firing(be
     instances = {b.instance.rsplit(":", 1)[1]: b for b in BeatHeartbeat.objects.all()}
     assert set(instances) == {str(holder_pid), str(new_pid)}
     assert instances[str(new_pid)].started_at >= killed_at  # nobody but the holder ever ticked before the kill
-    runs = PeriodicJobRun.objects.filter(job="messaging.tasks.recurring_tick")
+    runs = PeriodicJobRun.objects.filter(job="messaging.recurring.tasks.recurring_tick")
     assert {r.scheduled_by.rsplit(":", 1)[1] for r in runs} == {str(holder_pid), str(new_pid)}
     assert not runs.filter(scheduled_by__endswith=f":{new_pid}", started_at__lt=killed_at).exists()
 
@@ -178,7 +179,7 @@ def test_ticks_racing_each_other_make_one_message(postgres_only, world):
 
     from django.db import connection
 
-    from messaging import recurring_services
+    from messaging.recurring import services as recurring_services
 
     world.church.quiet_hours_start = world.church.quiet_hours_end = time(0, 0)
     world.church.save()

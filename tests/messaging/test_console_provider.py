@@ -6,7 +6,8 @@ from datetime import time
 
 import pytest
 
-from messaging import services, webhooks
+from messaging import webhooks
+from messaging.broadcasts import services
 from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
 from messaging.providers import get_provider
 from messaging.providers.base import Reason

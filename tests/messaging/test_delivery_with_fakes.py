@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connection
 
-from messaging import services, tasks
+from messaging.broadcasts import services, tasks
 from messaging.models import Message, ProviderEvent, Recipient, SenderNumber
 from tests.messaging.support import bulk_members, phone_for, wait_until
 

@@ -25,7 +25,7 @@ from django.db import connection
 from churches.crypto import phone_hash
 from churches.models import ConsentEvent, Member
 from churches.services import api_key_create
-from messaging import services
+from messaging.broadcasts import services
 from messaging.models import Message, Recipient, SenderNumber
 from tests.messaging.support import (
     Beat,

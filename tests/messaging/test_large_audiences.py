@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.models import Plan
 from churches.models import Role
 from koinonia.hooks import segments_sent
-from messaging import services
+from messaging.broadcasts import services
 from messaging.models import Message, SenderNumber
 from tests.conftest import assert_error_shape
 from tests.factories import MemberFactory

@@ -8,8 +8,8 @@ from django.test import Client
 from django.utils import timezone
 
 from churches.models import AuditLog
-from messaging import linking, tasks
 from messaging.models import NumberCheck, SenderNumber
+from messaging.numbers import linking, tasks
 from messaging.providers.console import console_release_number
 from tests.factories import UserFactory
 from tests.fakes.base import RecordingReceiver
@@ -210,7 +210,7 @@ def test_admin_searches_and_orders_a_number_for_a_church(support, world):
 @pytest.mark.parametrize("outcome", ["success", "failure"])
 def test_overdue_pending_order_is_settled_by_the_check(world, telnyx, outcome, django_capture_on_commit_callbacks):
     """The number_order.complete webhook never reached us: the periodic check asks for the order."""
-    from messaging import numbers
+    from messaging.numbers import ordering as numbers
 
     telnyx.order_outcome = outcome
     with RecordingReceiver() as lost:  # the webhook goes somewhere that isn't us

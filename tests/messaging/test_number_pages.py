@@ -5,8 +5,8 @@ provider (the test default) stands in for the carrier."""
 import pytest
 
 from churches.models import Role
-from messaging import linking
 from messaging.models import NumberCheck, SenderNumber
+from messaging.numbers import linking
 
 pytestmark = pytest.mark.django_db
 

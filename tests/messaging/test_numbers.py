@@ -7,8 +7,8 @@ import requests
 
 from churches.models import AuditLog
 from koinonia.exceptions import BusinessRuleError
-from messaging import numbers
 from messaging.models import SenderNumber
+from messaging.numbers import ordering as numbers
 from messaging.providers import NumberUnavailable, get_provider
 from tests.fakes.base import RecordingReceiver
 from tests.fakes.telnyx import TEST_API_KEY, TEST_PROFILE_ID

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from churches import services as church_services
 from churches.models import Role, SmsStatus
-from messaging import selectors, services
+from messaging.broadcasts import selectors, services
 from messaging.models import Message, MessageTemplate, Recipient, SenderNumber
 from tests.factories import GroupFactory, MemberFactory
 
@@ -71,7 +71,7 @@ def test_message_list_in_fixed_queries_and_scoped(world, other_world, sender, ro
 
 
 def test_message_list_pages_with_older_link(world, sender, monkeypatch):
-    monkeypatch.setattr("messaging.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("messaging.broadcasts.views.PAGE_SIZE", 2)
     MemberFactory(church=world.church)
     made = [
         services.message_send(church=world.church, author=world.staff, body=f"Notice {i}", audience={"all": True})
@@ -266,7 +266,7 @@ def test_detail_in_fixed_queries_with_recipients_and_failures(
 
 
 def test_detail_pages_recipients(world, sender, open_hours, monkeypatch):
-    monkeypatch.setattr("messaging.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("messaging.broadcasts.views.PAGE_SIZE", 2)
     MemberFactory.create_batch(3, church=world.church)
     message = services.message_send(church=world.church, author=None, body="Hi", audience={"all": True})
     services.message_prepare(message_id=message.pk)

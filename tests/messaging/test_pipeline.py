@@ -10,9 +10,9 @@ from django.utils import timezone
 from churches import services as church_services
 from churches.models import SmsStatus
 from koinonia.exceptions import BusinessRuleError
-from messaging import services, tasks
+from messaging.broadcasts import services, tasks
+from messaging.broadcasts.quiet_hours import next_send_time
 from messaging.models import Message, Recipient, SenderNumber
-from messaging.quiet_hours import next_send_time
 from tests.factories import GroupFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db

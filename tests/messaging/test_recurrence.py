@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from koinonia.exceptions import BusinessRuleError
-from messaging import recurrence
-from messaging.recurrence import Schedule, describe, latest_due, next_run, preview_next, validate
+from messaging.recurring import recurrence
+from messaging.recurring.recurrence import Schedule, describe, latest_due, next_run, preview_next, validate
 
 NEW_YORK = "America/New_York"
 LONDON = "Europe/London"

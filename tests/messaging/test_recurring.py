@@ -10,9 +10,11 @@ from django.utils import timezone
 
 from churches.models import SmsStatus
 from koinonia.exceptions import BusinessRuleError
-from messaging import recurring_services, services, tasks
+from messaging.broadcasts import services
 from messaging.models import Message, MessageTemplate, Recipient, RecurringMessage, SenderNumber
-from messaging.recurring_services import firing_key
+from messaging.recurring import services as recurring_services
+from messaging.recurring import tasks
+from messaging.recurring.services import firing_key
 from tests.factories import GroupFactory, MemberFactory
 
 pytestmark = pytest.mark.django_db

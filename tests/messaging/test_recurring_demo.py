@@ -7,8 +7,8 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from messaging import tasks
 from messaging.models import Message, RecurringMessage, SenderNumber
+from messaging.recurring import tasks
 
 pytestmark = pytest.mark.django_db
 

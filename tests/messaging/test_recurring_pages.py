@@ -8,8 +8,8 @@ import pytest
 import time_machine
 
 from churches.models import Role
-from messaging import recurring_services
 from messaging.models import RecurringMessage
+from messaging.recurring import services as recurring_services
 from tests.factories import GroupFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Segment math against the table in reference/providers.md §4.3 and its boundaries."""
+"""Segment math against the table in docs/providers.md §4.3 and its boundaries."""
 
 import pytest
 

@@ -274,7 +274,7 @@ def test_console_deliveries_still_arrive_with_no_provider_configured(
     webhook (none is configured) must not stop broadcasts from being delivered."""
     from datetime import time as clock
 
-    from messaging import services
+    from messaging.broadcasts import services
     from messaging.models import Message
 
     settings.SMS_PROVIDER = "console"

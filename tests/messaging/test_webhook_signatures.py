@@ -1,4 +1,4 @@
-"""Webhook signature checks against the vectors in reference/providers.md §1.7 and §2.5."""
+"""Webhook signature checks against the vectors in docs/providers.md §1.7 and §2.5."""
 
 import base64
 

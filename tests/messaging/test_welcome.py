@@ -8,8 +8,9 @@ import pytest
 
 from churches import services as church_services
 from churches.models import ConsentEvent, Role, SmsStatus
-from messaging import tasks
-from messaging.models import Message, Recipient, SenderNumber, TaskFailure, WelcomeSent
+from koinonia.models import TaskFailure
+from messaging.broadcasts import tasks
+from messaging.models import Message, Recipient, SenderNumber, WelcomeSent
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +123,10 @@ def test_a_welcome_that_cannot_be_sent_fails_its_task_and_nobody_is_marked_welco
     # In a worker the task fails (and is recorded for support, see test_jobs); it can be run again.
     result = tasks.send_welcome.apply(args=(world.church.pk, [member.pk]), throw=False)
     assert result.failed() and "no sending number" in str(result.result)
-    assert "no sending number" in TaskFailure.objects.get(task_name="messaging.tasks.send_welcome").exception_message
+    assert (
+        "no sending number"
+        in TaskFailure.objects.get(task_name="messaging.broadcasts.tasks.send_welcome").exception_message
+    )
     SenderNumber.objects.create(church=world.church, phone_number="+13125550100", provider="console")
     tasks.send_welcome(world.church.pk, [member.pk])
     assert [m.audience for m in welcomes(world)] == [{"member_ids": [member.pk]}]

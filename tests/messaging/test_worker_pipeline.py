@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from koinonia.celery import app as celery_app
-from messaging import services, tasks
+from messaging.broadcasts import services, tasks
 from messaging.models import Message, Recipient, SenderNumber
 from tests.messaging.support import (
     PrivateRedis,

@@ -1,4 +1,4 @@
-"""Telnyx webhooks as they arrive (reference/providers.md §1.5–§1.6): the event envelope
+"""Telnyx webhooks as they arrive (docs/providers.md §1.5–§1.6): the event envelope
 ``{"data": {"id", "event_type", "occurred_at", "payload": {...}}}``, delivery reports
 (``message.sent`` / ``message.finalized``) and inbound texts (``message.received``)."""
 

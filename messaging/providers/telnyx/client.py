@@ -1,4 +1,4 @@
-"""The Telnyx client: Messaging API v2 sends and number provisioning (reference/providers.md §1)."""
+"""The Telnyx client: Messaging API v2 sends and number provisioning (docs/providers.md §1)."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -62,7 +62,7 @@ class TelnyxProvider(HttpSmsProvider):
         message = first.get("detail") or first.get("title") or ""
         return str(first.get("code", "")), message
 
-    # Numbers (reference/providers.md §1.8) ------------------------------------------------------------
+    # Numbers (docs/providers.md §1.8) ------------------------------------------------------------
 
     def _api(self, method: str, path: str, *, doing: str, params=None, json=None) -> dict[str, Any]:
         api_key = getattr(settings, "TELNYX_API_KEY", "")

@@ -1,4 +1,4 @@
-"""Telnyx webhook signatures (reference/providers.md §1.7): Ed25519 over ``f"{timestamp}|{raw_body}"``.
+"""Telnyx webhook signatures (docs/providers.md §1.7): Ed25519 over ``f"{timestamp}|{raw_body}"``.
 
 Verified before anything else touches the callback, on Django's ``request.body`` (the exact bytes Telnyx
 signed, never re-serialised data).

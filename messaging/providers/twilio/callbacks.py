@@ -1,4 +1,4 @@
-"""Twilio webhooks as they arrive (reference/providers.md §2.3–§2.4): form-encoded status callbacks
+"""Twilio webhooks as they arrive (docs/providers.md §2.3–§2.4): form-encoded status callbacks
 (``MessageSid`` + ``MessageStatus``) and inbound texts (``MessageSid``, ``From``, ``To``, ``Body``,
 ``NumMedia`` + ``MediaUrl<n>``)."""
 

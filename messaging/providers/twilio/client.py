@@ -1,4 +1,4 @@
-"""The Twilio client: Programmable Messaging sends and number provisioning (reference/providers.md §2)."""
+"""The Twilio client: Programmable Messaging sends and number provisioning (docs/providers.md §2)."""
 
 from collections.abc import Sequence
 from typing import Any

@@ -1,4 +1,4 @@
-"""Twilio webhook signatures (reference/providers.md §2.5): ``X-Twilio-Signature`` is
+"""Twilio webhook signatures (docs/providers.md §2.5): ``X-Twilio-Signature`` is
 base64(HMAC-SHA1(auth token, URL + each name+value, names sorted)).
 
 Verified before anything else touches the callback, over ``request.POST`` and the public URL Twilio
