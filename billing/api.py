@@ -45,6 +45,7 @@ class UsageOutput(serializers.Serializer):
 
 class UsageApi(ChurchAPIView):
     roles = {"SAFE": Role.ADMIN}
+    required_scopes = {"SAFE": "billing:read"}
 
     @extend_schema(
         responses=UsageOutput,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from billing import enqueue, rules, stripe_client
 from billing.models import BranchUsage, MeterReport, Subscription, UsagePeriod
 from churches.models import Church
+from koinonia import events
 
 logger = logging.getLogger(__name__)
 WARNING_THRESHOLDS = ((100, "warned_100_at"), (80, "warned_80_at"))
@@ -89,6 +90,17 @@ def _warn_once(*, usage: UsagePeriod, allowance: int) -> None:
             claimed = UsagePeriod.objects.filter(pk=usage.pk, **{field: None}).update(**{field: timezone.now()})
             if claimed:
                 enqueue.billing_email_send_later(usage.church_id, f"usage_{percent}", usage.segments_used)
+                events.emit(
+                    church=usage.church_id,
+                    type="billing.usage_threshold",
+                    data={
+                        "percent": percent,
+                        "segments_used": usage.segments_used,
+                        "allowance": allowance,
+                        "period_start": usage.period_start,
+                        "period_end": usage.period_end,
+                    },
+                )
             return  # crossing 100% at once doesn't also send the 80% email
 
 

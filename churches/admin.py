@@ -75,12 +75,12 @@ class InvitationAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "church", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "church", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["role"]
     search_fields = ["name", "prefix", "church__name"]
     list_select_related = ["church"]
     exclude = ["key_hash"]
-    readonly_fields = ["church", "prefix", "created_by", "created_at", "last_used_at"]
+    readonly_fields = ["church", "prefix", "created_by", "created_at", "last_used_at", "rotated_from"]
 
     def has_add_permission(self, request):
         return False  # keys are shown once at creation: use the settings page or create_api_key

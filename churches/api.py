@@ -2,6 +2,7 @@
 consent). Shapes live in ``churches.serializers``; writes go through ``churches.services``."""
 
 import csv
+from datetime import timedelta
 
 from django.db import transaction
 from django.http import StreamingHttpResponse
@@ -11,13 +12,18 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from churches import imports, selectors, services
+from churches import imports, member_export, selectors, services
 from churches import serializers as shapes
 from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, ImportJob, Member, Role, StaffMembership
+from koinonia.api import scopes as api_scopes
 from koinonia.api.base import ChurchAPIView, ChurchViewSet
+from koinonia.api.fields import AwareDateTimeField
 from koinonia.api.helpers import acting_user, error_responses, validated_input
+from koinonia.api.idempotency import idempotent
+from koinonia.api.negotiation import JSONErrorsNegotiation
 from koinonia.api.pagination import CreatedCursorPagination
 from koinonia.api.parsers import FormParser, MultiPartParser
+from koinonia.roles import API_KEY_ROLE_CHOICES
 
 CONFLICT_WORDING = "Conflicts with existing data (duplicate name, phone or keyword; opted-out member)."
 
@@ -29,6 +35,8 @@ class ChurchOutput(serializers.ModelSerializer):
 
 
 class CurrentChurchApi(ChurchAPIView):
+    required_scopes = {"SAFE": "church:read"}
+
     @extend_schema(responses=ChurchOutput, summary="The church this key or session belongs to")
     def get(self, request):
         return Response(ChurchOutput(request.church).data)
@@ -47,30 +55,122 @@ class StaffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewS
     model = StaffMembership
     serializer_class = StaffOutput
     roles = {"SAFE": Role.VIEWER}
+    required_scopes = {"SAFE": "staff:read"}
 
     def church_queryset(self):
         return StaffMembership.objects.select_related("user")
 
 
 class ApiKeyOutput(serializers.ModelSerializer):
+    scopes = serializers.ListField(
+        child=serializers.CharField(), help_text="Empty: every scope (whatever the role allows)."
+    )
+    rotated_from = serializers.IntegerField(source="rotated_from_id", allow_null=True, read_only=True)
+
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "prefix", "role", "created_at", "last_used_at", "expires_at", "revoked_at"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "role",
+            "scopes",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "rotated_from",
+        ]
+
+
+class ApiKeyCreatedOutput(ApiKeyOutput):
+    key = serializers.SerializerMethodField(help_text="The full key. Shown once: it is not stored.")
+
+    class Meta(ApiKeyOutput.Meta):
+        fields = [*ApiKeyOutput.Meta.fields, "key"]
+
+    def get_key(self, obj) -> str:
+        return self.context["raw_key"]
+
+
+class ApiKeyCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    role = serializers.ChoiceField(choices=API_KEY_ROLE_CHOICES, default=Role.ADMIN)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(api_scopes.SCOPES)),
+        required=False,
+        default=list,
+        help_text="Leave out (or empty) for every scope. A key can't grant a scope or role it lacks itself.",
+    )
+    expires_at = AwareDateTimeField(required=False, allow_null=True, help_text="ISO 8601 with offset; in the future.")
+
+
+class ApiKeyRotateInput(serializers.Serializer):
+    overlap_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=720,
+        default=24,
+        help_text="How long the old key keeps working (0 = stops now). Default 24.",
+    )
 
 
 class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
-    """API keys are managed by admins; listing shows prefixes only, never keys."""
+    """API keys are managed by admins; listing shows prefixes only, never keys. A key may create and
+    rotate keys only up to its own role and scopes."""
 
     model = ApiKey
     serializer_class = ApiKeyOutput
     roles = {"SAFE": Role.ADMIN, "UNSAFE": Role.ADMIN}
+    required_scopes = {"SAFE": "api_keys:manage", "UNSAFE": "api_keys:manage"}
+    lookup_value_regex = "[0-9]+"
 
-    @extend_schema(request=None, responses=ApiKeyOutput)
+    @extend_schema(
+        summary="Create a key (admins); the full key is in the answer, once",
+        description="Not idempotent: the key is shown once and never stored, so an Idempotency-Key could not "
+        "replay it. A retried create makes a second key; revoke the spare.",
+        request=ApiKeyCreateInput,
+        responses={201: ApiKeyCreatedOutput, **error_responses(400, 403)},
+    )
+    def create(self, request):
+        data = validated_input(ApiKeyCreateInput, request.data)
+        api_key, raw_key = services.api_key_create(
+            church=self.church,
+            acting_user=acting_user(request),
+            acting_key=getattr(request, "api_key", None),
+            **data,
+        )
+        return Response(ApiKeyCreatedOutput(api_key, context={"raw_key": raw_key}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Rotate a key: a new key like it, the old one working for an overlap",
+        description="The new key has the old one's name, role, scopes and expiry; the old key keeps working "
+        "for overlap_hours (default 24), then expires.",
+        request=ApiKeyRotateInput,
+        responses={201: ApiKeyCreatedOutput, **error_responses(400, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, pk=None):
+        old = self.get_object()
+        data = validated_input(ApiKeyRotateInput, request.data)
+        api_key, raw_key = services.api_key_rotate(
+            church=self.church,
+            acting_user=acting_user(request),
+            acting_key=getattr(request, "api_key", None),
+            api_key_id=old.pk,
+            overlap=timedelta(hours=data["overlap_hours"]),
+        )
+        return Response(ApiKeyCreatedOutput(api_key, context={"raw_key": raw_key}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ApiKeyOutput, **error_responses(403, 404)})
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         api_key = self.get_object()
-        user = request.user if not getattr(request, "api_key", None) else None
-        api_key = services.api_key_revoke(church=request.church, acting_user=user, api_key_id=api_key.pk)
+        api_key = services.api_key_revoke(
+            church=request.church,
+            acting_user=acting_user(request),
+            acting_key=getattr(request, "api_key", None),
+            api_key_id=api_key.pk,
+        )
         return Response(ApiKeyOutput(api_key).data)
 
 
@@ -78,10 +178,13 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchView
 # Viewers read; staff create and edit members, groups and memberships; admins delete.
 DIRECTORY_ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF, "DELETE": Role.ADMIN}
 DIRECTORY_METHODS = ["get", "post", "patch", "delete", "head", "options"]  # PATCH edits; no PUT
+# Groups, branches, imports and consent are the directory too: one pair of scopes covers them all.
+DIRECTORY_SCOPES = {"SAFE": "members:read", "UNSAFE": "members:write"}
 
 
 class DirectoryViewSet(ChurchViewSet):
     roles = DIRECTORY_ROLES
+    required_scopes = DIRECTORY_SCOPES
     http_method_names = DIRECTORY_METHODS
     lookup_value_regex = "[0-9]+"
 
@@ -106,6 +209,7 @@ class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryV
         request=shapes.BranchInput,
         responses={201: shapes.BranchOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = validated_input(shapes.BranchInput, request.data)
         branch = services.branch_create(
@@ -187,6 +291,7 @@ class GroupViewSet(MemberPageMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         request=shapes.GroupInput,
         responses={201: shapes.GroupOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = validated_input(shapes.GroupInput, request.data)
         group = services.group_create(
@@ -304,6 +409,11 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     def list(self, request):
         filters = dict(validated_input(shapes.MemberListFilters, request.query_params))
         self.member_sort = filters.pop("sort")
+        self._check_directory_filters(filters)
+        self.member_filters = {**filters, "sort": self.member_sort}
+        return self.member_page_response(self.get_queryset())
+
+    def _check_directory_filters(self, filters: dict) -> None:
         unknown = {}
         for key, model, message in (("branch_id", Branch, "Unknown branch."), ("group_id", Group, "Unknown group.")):
             if key in filters and not selectors.directory_ids_in_church(
@@ -312,8 +422,40 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
                 unknown[key] = [message]
         if unknown:
             raise serializers.ValidationError(unknown)
-        self.member_filters = {**filters, "sort": self.member_sort}
-        return self.member_page_response(self.get_queryset())
+
+    @extend_schema(
+        summary="Every member matching the filters, as CSV (staff), streamed",
+        description="The columns of the members page's export: First Name, Last Name, Mobile, Email, Branch, "
+        "Groups, SMS Status, Time Zone, Added. Filters as for the list. The file is streamed as it is read, "
+        "so it starts at once whatever the church's size. Recorded in the audit log.",
+        parameters=[shapes.MemberExportFilters],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        roles={"SAFE": Role.STAFF},  # the whole phone book, as on the page
+        required_scopes={"SAFE": "members:read"},
+        content_negotiation_class=JSONErrorsNegotiation,
+    )
+    def export(self, request):
+        filters = dict(validated_input(shapes.MemberExportFilters, request.query_params))
+        filters.pop("format")
+        self._check_directory_filters(filters)
+        filters.setdefault("q", "")
+        services.audit_record(
+            church=self.church,
+            actor=acting_user(request),
+            api_key=getattr(request, "api_key", None),
+            action="members.exported",
+            data={key: value for key, value in filters.items() if value and key != "q"},
+        )
+        response = StreamingHttpResponse(
+            member_export.member_export_lines(church=self.church, filters=filters),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{self.church.slug}-members.csv"'
+        return response
 
     def retrieve(self, request, pk=None):
         return self.member_response(self.get_object())
@@ -323,6 +465,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         request=shapes.MemberCreateInput,
         responses={201: shapes.MemberOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = dict(validated_input(shapes.MemberCreateInput, request.data))
         api_key = getattr(request, "api_key", None)
@@ -369,6 +512,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         responses={200: shapes.MemberBulkOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=False, methods=["post"])
+    @idempotent
     def bulk(self, request):
         envelope = validated_input(shapes.MemberBulkInput, request.data)
         row_results: list[dict | None] = []
@@ -416,6 +560,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         responses={201: shapes.ConsentRecordedOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["get", "post"], pagination_class=CreatedCursorPagination)
+    @idempotent
     def consent(self, request, pk=None):
         member = self.get_object()
         if request.method == "GET":
@@ -454,6 +599,7 @@ class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chur
     model = ImportJob
     serializer_class = shapes.ImportJobOutput
     roles = {"SAFE": Role.STAFF, "UNSAFE": Role.STAFF}  # the file holds members' details
+    required_scopes = DIRECTORY_SCOPES
     lookup_value_regex = "[0-9]+"
     parser_classes = [MultiPartParser, FormParser]  # a file upload
 
@@ -468,6 +614,7 @@ class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chur
         request={"multipart/form-data": shapes.ImportInput},
         responses={202: shapes.ImportJobOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = validated_input(shapes.ImportInput, request.data)
         extras = {}

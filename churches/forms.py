@@ -5,6 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
 from churches.models import TIMEZONE_CHOICES, ApiKey, Church, Role, User
+from koinonia.api import scopes as api_scopes
 
 US_TIMEZONES = [
     ("America/New_York", "Eastern (New York)"),
@@ -81,6 +82,26 @@ class RoleForm(forms.Form):
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. “Planning Center sync”.")
     role = forms.ChoiceField(choices=ApiKey._meta.get_field("role").choices, initial=Role.ADMIN)
+    scopes = forms.MultipleChoiceField(
+        choices=[(name, f"{name} — {scope.description}") for name, scope in api_scopes.SCOPES.items()],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick only what the integration needs. None ticked: everything the role allows.",
+    )
+    expires_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The key works through this day (the church's time zone). Empty: no expiry.",
+    )
+
+
+ROTATION_OVERLAPS = [(0, "Stop the old key now"), (1, "1 hour"), (24, "24 hours"), (168, "7 days")]
+
+
+class ApiKeyRotateForm(forms.Form):
+    overlap_hours = forms.TypedChoiceField(
+        label="Old key keeps working for", choices=ROTATION_OVERLAPS, coerce=int, initial=24
+    )
 
 
 class ChurchSettingsForm(forms.ModelForm):

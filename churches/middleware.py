@@ -2,6 +2,8 @@
 reads StaffMembership, which churches owns; the rest of the tenancy mechanism (``koinonia.tenancy``)
 only uses what this sets."""
 
+from django.utils import timezone
+
 from churches.models import StaffMembership
 from koinonia.tenancy import SESSION_CHURCH_KEY
 
@@ -31,3 +33,20 @@ class CurrentChurchMiddleware:
         request.church = membership.church if membership else None
         request.role = membership.role if membership else None
         return self.get_response(request)
+
+
+class ChurchTimezoneMiddleware:
+    """Pages show times in the current church's time zone: every ``|date`` and ``localtime`` in a
+    template (inbox, threads, consent history, import history…) follows the zone activated here, after
+    ``CurrentChurchMiddleware`` has resolved the church. The API keeps speaking UTC whoever calls it
+    (a browser session included), so its timestamps never depend on who asked."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        church = getattr(request, "church", None)
+        if church is None or request.path.startswith("/api/"):
+            return self.get_response(request)
+        with timezone.override(church.tzinfo):
+            return self.get_response(request)

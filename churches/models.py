@@ -13,7 +13,10 @@ from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
 from churches.crypto import EmailIndexField, EncryptedEmailField, EncryptedJSONField, EncryptedTextField
-from koinonia.roles import Role  # the foundation's (tenancy compares roles); re-exported for the apps
+from koinonia.roles import (
+    API_KEY_ROLE_CHOICES,
+    Role,  # the foundation's (tenancy compares roles); re-exported for the apps
+)
 
 TIMEZONE_CHOICES = sorted((tz, tz) for tz in zoneinfo.available_timezones() if "/" in tz)
 
@@ -181,15 +184,24 @@ class ApiKey(ChurchOwned):
     key_hash = models.CharField(max_length=64)
     role = models.CharField(
         max_length=16,
-        choices=[(Role.ADMIN, "Admin"), (Role.STAFF, "Staff"), (Role.VIEWER, "Read only")],
+        choices=API_KEY_ROLE_CHOICES,
         default=Role.ADMIN,
         help_text="What the key may do; it acts with this role's permissions.",
+    )
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the key may touch (koinonia.api.scopes). Empty: everything its role allows.",
     )
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=dj_timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set on the key a rotation made: the key it replaces (which keeps working until its expires_at).
+    rotated_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["church", "-created_at"], name="apikey_church_recent")]
@@ -201,6 +213,33 @@ class ApiKey(ChurchOwned):
     def is_active(self) -> bool:
         now = dj_timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= dj_timezone.now()
+
+
+class IdempotencyRecord(ChurchOwned):
+    """An API answer kept for its ``Idempotency-Key`` (``koinonia.api.idempotency``): per church and caller,
+    for 24 hours. ``status_code`` is null while the request that claimed the key is running."""
+
+    caller = models.CharField(max_length=40, help_text="key:<api key id> or user:<user id>.")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64, help_text="HMAC of method, path and body.")
+    path = models.CharField(max_length=200)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The answer as sent: it can carry a member's phone or email, so it is encrypted like them.
+    response_body = EncryptedTextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["church", "caller", "key"], name="idempotencyrecord_church_caller_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotencyrecord_created")]  # the hourly purge
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"
 
 
 class AuditLog(models.Model):

@@ -128,6 +128,13 @@ class MemberListFilters(MemberSortFilter):
     sms_status = serializers.ChoiceField(choices=SmsStatus.choices, required=False)
 
 
+class MemberExportFilters(MemberListFilters):
+    sort = serializers.ChoiceField(
+        choices=list(MEMBER_SORTS), required=False, default="name", help_text="As for the list; default by name."
+    )
+    format = serializers.ChoiceField(choices=["csv"], default="csv", help_text="csv (the only format).")
+
+
 def _timezone_field():
     return serializers.CharField(
         max_length=64,

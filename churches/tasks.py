@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from churches.idempotency import purge_expired as idempotency_purge_expired
 from churches.imports.retention import member_import_purge_expired
 from churches.imports.run import member_import_run
 from churches.models import ImportJob
@@ -20,3 +21,9 @@ def member_import_run_task(self, job_id: int) -> None:
 def purge_import_data() -> dict[str, int]:
     """Beat, hourly: delete expired rejected-rows reports and files of imports that never finished."""
     return member_import_purge_expired()
+
+
+@shared_task
+def purge_idempotency_records() -> int:
+    """Beat, hourly: delete stored Idempotency-Key answers past their 24 hours."""
+    return idempotency_purge_expired()

@@ -33,6 +33,7 @@ urlpatterns = [
     path("settings/team/<int:pk>/remove/", team.TeamMemberRemoveView.as_view(), name="team_member_remove"),
     path("settings/api-keys/", church_settings.ApiKeysView.as_view(), name="api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", church_settings.ApiKeyRevokeView.as_view(), name="api_key_revoke"),
+    path("settings/api-keys/<int:pk>/rotate/", church_settings.ApiKeyRotateView.as_view(), name="api_key_rotate"),
     # Directory
     path("members/", members.MemberListView.as_view(), name="members_home"),
     path("members/new/", members.MemberCreateView.as_view(), name="member_create"),

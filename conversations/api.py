@@ -6,7 +6,7 @@ reply and triage. A member's consent history and recorded opt-ins live with the 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -14,14 +14,16 @@ from rest_framework.response import Response
 
 from churches.models import Role
 from conversations import selectors, services
-from conversations.models import ConsentReview, Conversation, ConversationMessage
+from conversations.models import CannedReply, ConsentReview, Conversation, ConversationMessage
 from conversations.services.media import IMAGE_TYPES, safe_image_type
 from koinonia.api.base import ChurchViewSet
-from koinonia.api.helpers import validated_input
+from koinonia.api.helpers import error_responses, validated_input
+from koinonia.api.idempotency import idempotent
 from koinonia.api.pagination import CreatedCursorPagination
 from koinonia.api.parsers import FormParser, JSONParser, MultiPartParser
 
 ROLES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
+SCOPES = {"SAFE": "conversations:read", "UNSAFE": "conversations:write"}
 
 
 def acting_user(request):
@@ -145,6 +147,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     serializer_class = ConversationOutput
     pagination_class = LatestFirstPagination
     roles = ROLES
+    required_scopes = SCOPES
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def church_queryset(self):
@@ -209,6 +212,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         request=ReplyInput, responses={201: ConversationMessageOutput}, summary="Reply with text and/or a picture"
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def reply(self, request, pk=None):
         conversation = self.get_object()
         data = validated_input(ReplyInput, request.data)
@@ -233,6 +237,7 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         request=NoteInput, responses={201: ConversationMessageOutput}, summary="Add an internal note (never sent)"
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def notes(self, request, pk=None):
         conversation = self.get_object()
         data = validated_input(NoteInput, request.data)
@@ -297,6 +302,7 @@ class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chu
     model = ConsentReview
     serializer_class = ConsentReviewOutput
     roles = ROLES
+    required_scopes = SCOPES
 
     def church_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -328,3 +334,82 @@ class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chu
             church=request.church, review=self.get_object(), acting_user=acting_user(request)
         )
         return Response(ConsentReviewOutput(review).data)
+
+
+# --- Canned replies ---------------------------------------------------------------------------------
+
+
+class CannedReplyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = CannedReply
+        fields = ["id", "title", "body", "created_at"]
+
+
+class CannedReplyInput(serializers.Serializer):
+    title = serializers.CharField(max_length=80, help_text="Unique in the church (case ignored).")
+    body = serializers.CharField(max_length=1600)
+
+
+class ByTitlePagination(CursorPagination):
+    ordering = ("title", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+CANNED_CONFLICT = "There is already a canned reply with that title."
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Canned replies, by title", responses=CannedReplyOutput(many=True)),
+    retrieve=extend_schema(
+        summary="One canned reply", responses={200: CannedReplyOutput, **error_responses(404, conflict=CANNED_CONFLICT)}
+    ),
+)
+class CannedReplyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
+    """Saved answers staff pick from when replying. Viewers read; staff add, edit and delete."""
+
+    model = CannedReply
+    serializer_class = CannedReplyOutput
+    roles = ROLES
+    required_scopes = SCOPES
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    lookup_value_regex = "[0-9]+"
+    pagination_class = ByTitlePagination
+
+    def church_queryset(self):
+        return CannedReply.objects.all()
+
+    @extend_schema(
+        summary="Add a canned reply (staff)",
+        request=CannedReplyInput,
+        responses={201: CannedReplyOutput, **error_responses(400, 403, 409, conflict=CANNED_CONFLICT)},
+    )
+    @idempotent
+    def create(self, request):
+        data = validated_input(CannedReplyInput, request.data)
+        canned = services.canned_reply_create(church=self.church, acting_user=acting_user(request), **data)
+        return Response(CannedReplyOutput(canned).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a canned reply (staff; only the fields sent change)",
+        request=CannedReplyInput(partial=True),
+        responses={200: CannedReplyOutput, **error_responses(400, 403, 404, 409, conflict=CANNED_CONFLICT)},
+    )
+    def partial_update(self, request, pk=None):
+        canned = self.get_object()
+        data = validated_input(CannedReplyInput, request.data, partial=True)
+        canned = services.canned_reply_update(
+            church=self.church, canned=canned, acting_user=acting_user(request), **data
+        )
+        return Response(CannedReplyOutput(canned).data)
+
+    @extend_schema(
+        summary="Delete a canned reply (staff)",
+        request=None,
+        responses={204: None, **error_responses(403, 404, conflict=CANNED_CONFLICT)},
+    )
+    def destroy(self, request, pk=None):
+        canned = self.get_object()
+        services.canned_reply_delete(church=self.church, canned=canned, acting_user=acting_user(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -12,12 +12,25 @@ class InboxFilterForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
+    """Sends a text. Its ids start ``reply_`` and the note form's ``note_``: both have a ``body``, and
+    with one shared id the "Internal note" label focused the Reply box, so a note went out as a text."""
+
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Reply")
     media = forms.FileField(required=False, label="Picture", help_text="JPEG, PNG or GIF, up to 5 MB.")
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "reply_%s")
+        super().__init__(*args, **kwargs)
+
 
 class NoteForm(forms.Form):
+    """An internal note: posted to its own endpoint (NoteView), which never sends anything."""
+
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Internal note", max_length=5000)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "note_%s")
+        super().__init__(*args, **kwargs)
 
 
 class ConversationUpdateForm(forms.Form):

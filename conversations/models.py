@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from churches.crypto import EncryptedTextField
 from churches.models import ApiKey, Church, ChurchOwned, ChurchOwnedQuerySet, Member, User
+from churches.phones import format_phone_for_display
 from messaging.models import SenderNumber
 
 
@@ -127,6 +128,16 @@ class Conversation(ChurchOwned):
     @property
     def phone(self) -> str:
         return self.member.phone if self.member_id else (self.visitor_phone or "")
+
+    @property
+    def display_name(self) -> str:
+        """Who this thread is with, as staff read it: the member's name, else an unknown sender's
+        number as people write it ("(312) 555-0142"), rather than an anonymous "Visitor"."""
+        if self.member_id:
+            return self.member.full_name or "(no name)"
+        if self.visitor_phone:
+            return format_phone_for_display(self.visitor_phone)
+        return "Unknown number"
 
 
 class ConversationMessage(ChurchOwned):

@@ -12,6 +12,7 @@ from churches.models import Church, Member, Role, StaffMembership, User
 from churches.phones import InvalidPhone, parse_phone
 from conversations.models import CannedReply, ConsentReview, Conversation, ConversationMessage, InboxSettings
 from koinonia.tenancy import access_function, church_object_get
+from messaging.broadcasts.services import render_body
 from messaging.models import Recipient
 
 FILTERS = ("open", "mine", "unassigned", "restricted", "closed", "archived", "all")
@@ -143,8 +144,11 @@ class BroadcastItem:
 
 
 def thread_broadcasts(*, conversation: Conversation, limit: int = 50) -> list[BroadcastItem]:
+    """The broadcasts this member was sent, each as they received it: merge fields ({first_name}…)
+    filled by the send pipeline's own ``render_body`` with the member's (current) name."""
     if not conversation.member_id:
         return []
+    member, church = conversation.member, conversation.church
     rows = (
         Recipient.objects.for_church(conversation.church_id)
         .filter(member_id=conversation.member_id)
@@ -153,10 +157,36 @@ def thread_broadcasts(*, conversation: Conversation, limit: int = 50) -> list[Br
     )
     return [
         BroadcastItem(
-            created_at=r.sent_at or r.queued_at, body=r.message.body, status=r.status, message_id=r.message_id
+            created_at=r.sent_at or r.queued_at,
+            body=render_body(
+                r.message.body, first_name=member.first_name, last_name=member.last_name, church_name=church.name
+            ),
+            status=r.get_status_display(),
+            message_id=r.message_id,
         )
         for r in rows
     ]
+
+
+def reply_statuses(*, conversation: Conversation, ids: list[int]) -> QuerySet[ConversationMessage]:
+    """Some of a thread's outbound texts (the ones a page shows as still on their way) with their
+    current status, so a live page can update their badges: one query, at most 50 ids."""
+    return ConversationMessage.objects.filter(
+        church_id=conversation.church_id,
+        conversation=conversation,
+        direction=ConversationMessage.Direction.OUTBOUND,
+        id__in=ids[:50],
+    ).only("id", "status", "direction")
+
+
+def unread_conversation_count(*, church: Church, user: User | None, role: str | None) -> int:
+    """How many open threads the reader may open have unread texts: the main navigation's badge.
+    One COUNT over the partial unread index (conversation_church_unread)."""
+    return (
+        visible_conversations(church=church, user=user, role=role)
+        .filter(status=Conversation.Status.OPEN, unread_count__gt=0)
+        .count()
+    )
 
 
 def thread_items(*, conversation: Conversation, settings_row: InboxSettings) -> list:

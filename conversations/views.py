@@ -12,6 +12,7 @@ from django.views import View
 from churches.models import Role
 from conversations import selectors, services
 from conversations.api import media_response
+from conversations.badge import unread_badge_forget
 from conversations.forms import (
     CannedReplyForm,
     ConversationUpdateForm,
@@ -52,7 +53,7 @@ class InboxView(InboxMixin, View):
         rows = list(
             selectors.conversation_list(
                 church=request.church, user=request.user, role=request.role, filter_by=filter_by, q=q
-            ).defer("member__phone", "visitor_phone")[: PAGE_SIZE + 1]  # the list shows no phones: no decrypting
+            ).defer("member__phone")[: PAGE_SIZE + 1]  # no member phones shown (a visitor's number is their name)
         )
         unread = selectors.unread_total(church=request.church, user=request.user, role=request.role)
         context = {
@@ -88,13 +89,15 @@ class InboxPollView(InboxMixin, View):
     def get(self, request):
         unread = selectors.unread_total(church=request.church, user=request.user, role=request.role)
         version = selectors.inbox_version(church=request.church, user=request.user, role=request.role, unread=unread)
-        return JsonResponse({"version": version, "unread_total": unread})
+        threads = selectors.unread_conversation_count(church=request.church, user=request.user, role=request.role)
+        return JsonResponse({"version": version, "unread_total": unread, "unread_conversations": threads})
 
 
 class ConversationView(InboxMixin, View):
     def get(self, request, pk):
         conversation = self.conversation(pk)
         services.conversation_mark_read(church=request.church, conversation=conversation)
+        unread_badge_forget(church=request.church, user=request.user)
         return self._render(conversation, ReplyForm(), NoteForm())
 
     def _render(self, conversation, reply_form, note_form, status=200):
@@ -103,6 +106,7 @@ class ConversationView(InboxMixin, View):
         staff = selectors.assignable_staff(church=self.request.church)
         context = {
             "conversation": conversation,
+            "who": conversation.display_name,
             "items": items,
             "last_id": max((i.pk for i in items if hasattr(i, "pk")), default=0),
             "reply_form": reply_form,
@@ -126,7 +130,8 @@ class ConversationView(InboxMixin, View):
 
 
 class ConversationUpdatesView(InboxMixin, View):
-    """New thread items after ``after`` (an id), as HTML to append; polled by inbox.js."""
+    """New thread items after ``after`` (an id), as HTML to append, and the current status badge of the
+    replies named in ``pending`` (ids the page still shows as on their way); polled by inbox.js."""
 
     def get(self, request, pk):
         conversation = self.conversation(pk)
@@ -134,11 +139,17 @@ class ConversationUpdatesView(InboxMixin, View):
             after = int(request.GET.get("after", "0"))
         except ValueError:
             after = 0
+        pending = [int(p) for p in request.GET.get("pending", "").split(",") if p.isdigit()]
         items = selectors.thread_messages(conversation=conversation, after_id=after)
         if items:
             services.conversation_mark_read(church=request.church, conversation=conversation)
-        html = render_to_string("conversations/_items.html", {"items": items}, request=request)
-        return JsonResponse({"html": html, "last_id": max([after, *(i.pk for i in items)])})
+        context = {"items": items, "who": conversation.display_name}
+        html = render_to_string("conversations/_items.html", context, request=request)
+        statuses = {
+            str(item.pk): render_to_string("conversations/_reply_status.html", {"item": item})
+            for item in (selectors.reply_statuses(conversation=conversation, ids=pending) if pending else ())
+        }
+        return JsonResponse({"html": html, "last_id": max([after, *(i.pk for i in items)]), "statuses": statuses})
 
 
 class ReplyView(ConversationView):

@@ -12,6 +12,7 @@ from conversations.selectors import conversation_list, unread_total
 from koinonia import policy
 from koinonia.tenancy import ChurchPageMixin
 from messaging.broadcasts.selectors import broadcast_stats, message_list
+from messaging.numbers.services import default_sender
 
 
 class DashboardView(ChurchPageMixin, View):
@@ -32,5 +33,6 @@ class DashboardView(ChurchPageMixin, View):
                 conversation_list(church=church, user=user, role=role, filter_by="open").filter(unread_count__gt=0)[:5]
             ),
             "usage": policy.current().usage_summary(church=church),
+            "has_number": default_sender(church=church) is not None,
         }
         return render(request, "dashboard.html", context)

@@ -21,3 +21,7 @@ class Role(models.TextChoices):
     @classmethod
     def at_least(cls, role: str | None, required: str) -> bool:
         return role is not None and cls.rank(role) >= cls.rank(required)
+
+
+# The roles an API key may have (no owner keys), with the labels the keys page shows.
+API_KEY_ROLE_CHOICES = [(Role.ADMIN.value, "Admin"), (Role.STAFF.value, "Staff"), (Role.VIEWER.value, "Read only")]

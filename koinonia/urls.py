@@ -27,6 +27,7 @@ urlpatterns = [
     path("messages/", include("messaging.recurring.urls")),
     path("inbox/", include("conversations.urls")),
     path("billing/", include("billing.urls")),
+    path("settings/integrations/", include("integrations.urls")),
     path("analytics/", include("analytics.urls")),
 ]
 

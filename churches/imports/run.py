@@ -8,11 +8,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from churches.event_data import import_data
 from churches.imports.plan import ImportPlan, ImportRow
 from churches.imports.reading import read_rows
 from churches.imports.retention import LEASE, report_retention
 from churches.models import ConsentEvent, ImportJob, ImportRejectedRow
 from churches.services.upsert import FitToLimit, UpsertConflict, upsert_members
+from koinonia import events
 
 CHUNK_ROWS = 2000
 
@@ -107,14 +109,20 @@ def _run(job: ImportJob) -> None:
         offset += len(chunk)
     finished = timezone.now()
     # Done: the file goes. What the report needs (header, rejected rows) stays, encrypted, until then.
-    ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
-        status=ImportJob.Status.DONE,
-        finished_at=finished,
-        total_rows=len(rows),
-        content=None,
-        report_header=header,
-        report_expires_at=finished + report_retention(),
-    )
+    with transaction.atomic():
+        if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+            status=ImportJob.Status.DONE,
+            finished_at=finished,
+            total_rows=len(rows),
+            content=None,
+            report_header=header,
+            report_expires_at=finished + report_retention(),
+        ):
+            events.emit(
+                church=job.church_id,
+                type="import.completed",
+                data=lambda: import_data(church_id=job.church_id, job_id=job.pk),
+            )
 
 
 def _relax_commit_durability() -> None:

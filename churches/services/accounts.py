@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -15,14 +15,18 @@ from churches.models import ApiKey, AuditLog, Church, Invitation, Role, StaffMem
 from churches.selectors import api_key_get, staff_membership_get
 from churches.signals import church_created
 from koinonia import policy
+from koinonia.api import scopes as api_scopes
 from koinonia.api.authentication import KEY_PREFIX, hash_api_key
 from koinonia.exceptions import BusinessRuleError
+from koinonia.roles import API_KEY_ROLE_CHOICES
 
 TRIAL_DAYS = 14
 
 __all__ = [
     "api_key_create",
+    "api_key_expiry_from_date",
     "api_key_revoke",
+    "api_key_rotate",
     "audit_record",
     "church_create",
     "church_signup",
@@ -262,13 +266,56 @@ def staff_remove(*, church: Church, acting_user: User, membership_id: int) -> No
     membership.delete()
 
 
-@transaction.atomic
-def api_key_create(
-    *, church: Church, acting_user: User | None, name: str, role: str = Role.ADMIN, expires_at=None
-) -> tuple[ApiKey, str]:
-    """Returns the key row and the full key, which is never stored and cannot be shown again."""
-    if role not in (Role.ADMIN, Role.STAFF, Role.VIEWER):
+API_KEY_ROLES = (Role.ADMIN, Role.STAFF, Role.VIEWER)
+DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
+MAX_ROTATION_OVERLAP = timedelta(days=30)
+
+
+def api_key_expiry_from_date(*, church: Church, day: date) -> datetime:
+    """A key "expiring on" a day works through that day, in the church's time zone: it stops at the
+    first instant of the next day."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=church.tzinfo)
+
+
+def _check_api_key_grant(*, role: str, scopes: list[str], expires_at, acting_key: ApiKey | None) -> None:
+    """What a new key (or a rotation) may be given. A key acting through the API can hand out no more
+    than it holds itself: not a stronger role, not a scope it lacks — so a leaked narrow key can never
+    mint a broad one."""
+    if role not in API_KEY_ROLES:
         raise BusinessRuleError("An API key's role must be admin, staff or viewer.", field="role")
+    unknown = api_scopes.unknown_scopes(scopes)
+    if unknown:
+        raise BusinessRuleError(f"Unknown scope: {', '.join(unknown)}.", field="scopes")
+    beyond = api_scopes.scopes_beyond_role(scopes, role)
+    if beyond:
+        raise BusinessRuleError(
+            f"A key with the {dict(API_KEY_ROLE_CHOICES)[role].lower()} role can't use {', '.join(beyond)}; "
+            "choose a stronger role or leave the scope out.",
+            field="scopes",
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise BusinessRuleError("The expiry must be in the future.", field="expires_at")
+    if acting_key is not None:
+        if Role.rank(role) > Role.rank(acting_key.role):
+            raise BusinessRuleError(
+                "A key can't create a key with a stronger role than its own.",
+                code="permission_denied",
+                status=403,
+                field="role",
+            )
+        beyond_caller = sorted(api_scopes.effective_scopes(scopes) - api_scopes.effective_scopes(acting_key.scopes))
+        if beyond_caller:
+            raise BusinessRuleError(
+                f"This key can't grant scopes it does not have: {', '.join(beyond_caller)}.",
+                code="permission_denied",
+                status=403,
+                field="scopes",
+            )
+
+
+def _api_key_new(
+    *, church: Church, acting_user: User | None, name: str, role: str, scopes: list[str], expires_at, rotated_from=None
+) -> tuple[ApiKey, str]:
     prefix = secrets.token_hex(4)
     raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
@@ -277,21 +324,113 @@ def api_key_create(
         prefix=prefix,
         key_hash=hash_api_key(raw_key),
         role=role,
-        created_by=acting_user,
+        scopes=scopes,
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
         expires_at=expires_at,
-    )
-    audit_record(
-        church=church,
-        actor=acting_user,
-        action="api_key.created",
-        target=api_key,
-        data={"name": api_key.name, "role": role, "prefix": prefix},
+        rotated_from=rotated_from,
     )
     return api_key, raw_key
 
 
 @transaction.atomic
-def api_key_revoke(*, church: Church, acting_user: User | None, api_key_id: int) -> ApiKey:
+def api_key_create(
+    *,
+    church: Church,
+    acting_user: User | None,
+    name: str,
+    role: str = Role.ADMIN,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    acting_key: ApiKey | None = None,
+) -> tuple[ApiKey, str]:
+    """Returns the key row and the full key, which is never stored and cannot be shown again. No scopes
+    means every scope (whatever the role allows); ``acting_key`` is the key making this one, if any."""
+    scopes = list(dict.fromkeys(scopes or []))
+    _check_api_key_grant(role=role, scopes=scopes, expires_at=expires_at, acting_key=acting_key)
+    api_key, raw_key = _api_key_new(
+        church=church, acting_user=acting_user, name=name, role=role, scopes=scopes, expires_at=expires_at
+    )
+    audit_record(
+        church=church,
+        actor=acting_user,
+        api_key=acting_key,
+        action="api_key.created",
+        target=api_key,
+        data={
+            "name": api_key.name,
+            "role": role,
+            "prefix": api_key.prefix,
+            "scopes": scopes,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
+    )
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_rotate(
+    *,
+    church: Church,
+    acting_user: User | None,
+    api_key_id: int,
+    overlap: timedelta = DEFAULT_ROTATION_OVERLAP,
+    acting_key: ApiKey | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key with the old one's name, role, scopes and expiry; the old key keeps working for
+    ``overlap`` (then expires), so an integration can switch over without downtime. Returns the new key
+    row and its full key (shown once)."""
+    if overlap < timedelta(0) or overlap > MAX_ROTATION_OVERLAP:
+        raise BusinessRuleError("The overlap must be between 0 hours and 30 days.", field="overlap_hours")
+    old = api_key_get(church=church, id=api_key_id, queryset=ApiKey.objects.select_for_update())
+    if not old.is_active:
+        raise BusinessRuleError(
+            "This key is revoked or expired; create a new key instead.", code="conflict", status=409
+        )
+    successor = ApiKey.objects.for_church(church).filter(rotated_from=old, revoked_at__isnull=True).first()
+    if successor is not None and successor.is_active:
+        raise BusinessRuleError(
+            f"This key was already rotated (new key kn_{successor.prefix}_…); rotate that one instead.",
+            code="conflict",
+            status=409,
+        )
+    if acting_key is not None:
+        _check_api_key_grant(role=old.role, scopes=old.scopes, expires_at=None, acting_key=acting_key)
+    new, raw_key = _api_key_new(
+        church=church,
+        acting_user=acting_user,
+        name=old.name,
+        role=old.role,
+        scopes=list(old.scopes),
+        expires_at=old.expires_at,
+        rotated_from=old,
+    )
+    now = timezone.now()
+    old_ends = now + overlap
+    if old.expires_at is None or old.expires_at > old_ends:
+        old.expires_at = old_ends
+        old.save(update_fields=["expires_at"])
+    audit_record(
+        church=church,
+        actor=acting_user,
+        api_key=acting_key,
+        action="api_key.rotated",
+        target=old,
+        data={
+            "name": old.name,
+            "prefix": old.prefix,
+            "new_key_id": new.pk,
+            "new_prefix": new.prefix,
+            "overlap_hours": round(overlap.total_seconds() / 3600, 2),
+            "old_key_expires_at": old.expires_at.isoformat(),
+        },
+    )
+    return new, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(
+    *, church: Church, acting_user: User | None, api_key_id: int, acting_key: ApiKey | None = None
+) -> ApiKey:
     api_key = api_key_get(church=church, id=api_key_id, queryset=ApiKey.objects.select_for_update())
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
@@ -299,6 +438,7 @@ def api_key_revoke(*, church: Church, acting_user: User | None, api_key_id: int)
         audit_record(
             church=church,
             actor=acting_user,
+            api_key=acting_key,
             action="api_key.revoked",
             target=api_key,
             data={"name": api_key.name, "prefix": api_key.prefix},

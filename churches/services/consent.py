@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from churches.event_data import consent_data
 from churches.models import ApiKey, Church, ConsentEvent, Member, SmsStatus, User
 from churches.selectors import member_get
 from churches.signals import announce_members_subscribed
+from koinonia import events
 from koinonia.exceptions import BusinessRuleError
 
 __all__ = ["MEMBER_INITIATED_SOURCES", "ConsentBatch", "consent_record", "consent_record_many"]
@@ -34,6 +36,8 @@ MEMBER_INITIATED_SOURCES = {
     ConsentEvent.Source.PROVIDER_REPORT,
 }
 _STATUS_AFTER = {ConsentEvent.Kind.OPT_IN: SmsStatus.SUBSCRIBED, ConsentEvent.Kind.OPT_OUT: SmsStatus.UNSUBSCRIBED}
+
+_EVENT_AFTER = {SmsStatus.SUBSCRIBED: "member.opted_in", SmsStatus.UNSUBSCRIBED: "member.opted_out"}
 
 _CHANGE, _UNCHANGED, _REFUSED = "change", "unchanged", "refused"
 
@@ -56,9 +60,14 @@ def _actor(user: User | None) -> User | None:
     return user if user is not None and getattr(user, "pk", None) else None
 
 
-def _move_status(*, church: Church, member_ids: list[int], new_status: str, now) -> None:
+def _move_status(*, church: Church, member_ids: list[int], new_status: str, source: str, now) -> None:
     # The one statement that writes sms_status (both entry points use it).
     Member.objects.for_church(church).filter(pk__in=member_ids).update(sms_status=new_status, updated_at=now)
+    events.emit_many(
+        church=church,
+        type=_EVENT_AFTER[new_status],
+        items=(consent_data(member_id=i, sms_status=new_status, source=source, occurred_at=now) for i in member_ids),
+    )
     if new_status == SmsStatus.SUBSCRIBED:
         announce_members_subscribed(church_id=church.pk, member_ids=member_ids)
 
@@ -96,7 +105,7 @@ def consent_record(
     )
     if decision == _CHANGE:
         now = timezone.now()
-        _move_status(church=church, member_ids=[locked.pk], new_status=_STATUS_AFTER[kind], now=now)
+        _move_status(church=church, member_ids=[locked.pk], new_status=_STATUS_AFTER[kind], source=source, now=now)
         member.sms_status = _STATUS_AFTER[kind]
         member.updated_at = now
     return event
@@ -161,5 +170,7 @@ def consent_record_many(
                 ],
                 batch_size=2000,
             )
-            _move_status(church=church, member_ids=batch.changed, new_status=_STATUS_AFTER[kind], now=now)
+            _move_status(
+                church=church, member_ids=batch.changed, new_status=_STATUS_AFTER[kind], source=source, now=now
+            )
         return batch

@@ -8,11 +8,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from churches.event_data import member_data
 from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, GroupMembership, Member, User
 from churches.services.accounts import audit_record
 from churches.services.consent import consent_record
 from churches.services.member_fields import clean_member_fields, normalize_phone
-from koinonia import policy
+from koinonia import events, policy
 from koinonia.exceptions import BusinessRuleError
 
 __all__ = [
@@ -259,6 +260,7 @@ def member_create(
             "A member with this phone number already exists.", field="phone", code="conflict", status=409
         ) from exc
     GroupMembership.objects.bulk_create([GroupMembership(church=church, group_id=g, member=member) for g in groups])
+    events.emit(church=church, type="member.created", data=member_data(member))
     if consent.strip():
         consent_record(
             church=church,
@@ -305,6 +307,7 @@ def member_update(
     if changed:
         member.updated_at = timezone.now()
         member.save(update_fields=[*changed, "updated_at"])
+        events.emit(church=church, type="member.updated", data=member_data(member))
     if group_ids is not None:
         wanted = set(_groups_of(church, group_ids))
         current = set(
@@ -329,5 +332,6 @@ def member_delete_many(*, church: Church, member_ids: Iterable[int], acting_user
     GroupMembership.objects.for_church(church).filter(member_id__in=ids).delete()
     ConsentEvent.objects.for_church(church).filter(member_id__in=ids).delete()
     deleted = Member.objects.filter(Q(church=church) & Q(pk__in=ids)).delete()[0]
+    events.emit_many(church=church, type="member.deleted", items=({"id": i} for i in ids))
     audit_record(church=church, actor=acting_user, action="members.deleted", data={"count": deleted})
     return deleted

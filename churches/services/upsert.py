@@ -28,11 +28,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from churches.crypto import email_local_hash
+from churches.event_data import member_data
 from churches.models import ApiKey, Branch, Church, ConsentEvent, Group, GroupMembership, Member, SmsStatus, User
 from churches.services.accounts import audit_record
 from churches.services.consent import consent_record_many
 from churches.services.member_fields import MEMBER_DETAIL_FIELDS, clean_member_fields, normalize_phone
-from koinonia import policy
+from koinonia import events, policy
 from koinonia.bulk import bulk_update_rows
 from koinonia.exceptions import BusinessRuleError
 
@@ -137,7 +138,12 @@ def _plan_existing(rows, existing, current_groups, *, consent: str, default_bran
             wanted["branch_id"] = default_branch_id
         changed = {key: value for key, value in wanted.items() if current[key] != value}
         if changed:
-            member = Member(pk=current["pk"], updated_at=now, **{k: current[k] for k in MEMBER_DETAIL_FIELDS})
+            member = Member(
+                pk=current["pk"],
+                updated_at=now,
+                sms_status=current["sms_status"],
+                **{k: current[k] for k in MEMBER_DETAIL_FIELDS},
+            )
             for key, value in changed.items():
                 setattr(member, key, value)
             work.changed.append(member)
@@ -248,6 +254,7 @@ def upsert_members(
 
     new = _admit(church, work.new, limit, outcomes)
     created = _insert_new(church, rows, new, default_branch_id=default_branch_id, acting_user=acting_user, now=now)
+    events.emit_many(church=church, type="member.created", items=[member_data(m) for m in created])
     for i, member in zip(new, created, strict=True):
         outcomes[i] = UpsertOutcome("created", member.pk)
         work.memberships.extend((member.pk, g) for g in rows[i].group_ids)
@@ -258,6 +265,7 @@ def upsert_members(
             for member in work.changed:
                 member.email_local_hash = email_local_hash(member.email)
         bulk_update_rows(Member.objects.for_church(church), work.changed, [*sorted(work.changed_fields), "updated_at"])
+        events.emit_many(church=church, type="member.updated", items=(member_data(m) for m in work.changed))
     if work.memberships:
         GroupMembership.objects.bulk_create(
             [GroupMembership(church=church, member_id=m, group_id=g, created_at=now) for m, g in work.memberships],

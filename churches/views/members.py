@@ -1,7 +1,6 @@
 """The member directory: list (search, filters, keyset pages), bulk actions, add, detail with consent
 history, delete, and the CSV export."""
 
-import csv
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -12,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from churches import imports, listing, selectors, services
+from churches import listing, member_export, selectors, services
 from churches.forms import (
     BulkMemberForm,
     ConsentForm,
@@ -275,7 +274,7 @@ class MemberExportView(ChurchPageMixin, View):
     """The filtered member list as CSV, streamed. Staff and up: it is the whole phone book."""
 
     roles = {"SAFE": Role.STAFF}
-    HEADER = ["First Name", "Last Name", "Mobile", "Email", "Branch", "Groups", "SMS Status", "Time Zone", "Added"]
+    HEADER = member_export.HEADER
 
     def get(self, request):
         church = request.church
@@ -285,33 +284,13 @@ class MemberExportView(ChurchPageMixin, View):
             groups=listing.group_choices(church=church),
         )
         filters = form.filters()
-        group_names = dict(listing.group_choices(church=church))
         services.audit_record(
             church=church,
             actor=request.user,
             action="members.exported",
             data={key: value for key, value in filters.items() if value and key != "q"},
         )
-        safe = imports.spreadsheet_safe
-
-        def lines():
-            writer = csv.writer(Echo())
-            yield writer.writerow(self.HEADER)
-            for member, group_ids in listing.member_export_rows(church=church, **filters):
-                yield writer.writerow(
-                    [
-                        safe(member.first_name),
-                        safe(member.last_name),
-                        member.phone,
-                        safe(member.email),
-                        safe(member.branch.name) if member.branch else "",
-                        safe("; ".join(group_names.get(g, "") for g in group_ids)),
-                        member.sms_status,
-                        member.timezone,
-                        member.created_at.date().isoformat(),
-                    ]
-                )
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        lines = member_export.member_export_lines(church=church, filters=filters)
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{church.slug}-members.csv"'
         return response

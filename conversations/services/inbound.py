@@ -20,8 +20,10 @@ from churches.models import Church, ConsentEvent, Group, Member, SmsStatus
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import consent_record, group_members_add, member_create
 from conversations.consent_classifier import Classification, Intent, classify, normalize
+from conversations.event_data import message_received_data
 from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
 from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
+from koinonia import events
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import ProviderEvent, SenderNumber
 from messaging.providers.events import InboundText
@@ -217,6 +219,11 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
         status=ConversationMessage.Status.RECEIVED,
     )
     touch_conversation(conversation, message, unread=True)
+    events.emit(
+        church=church,
+        type="conversation.message_received",
+        data=message_received_data(message, member_id=conversation.member_id, to=number.phone_number),
+    )
     if conversation.status != Conversation.Status.OPEN or conversation.sender_id != number.pk:
         Conversation.objects.filter(pk=conversation.pk).update(status=Conversation.Status.OPEN, sender=number)
         conversation.sender = number

@@ -2,9 +2,7 @@
 project's storage (local files by default, S3-compatible storage when configured); never hot-linked."""
 
 import base64
-import ipaddress
 import logging
-import socket
 import uuid
 from urllib.parse import urljoin, urlsplit
 
@@ -16,6 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from conversations.models import ConversationMessage
+from koinonia import netguard
 
 logger = logging.getLogger(__name__)
 
@@ -74,28 +73,14 @@ def _host_allowed(host: str, provider: str) -> bool:
     return False
 
 
-def _address_allowed(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return False  # never: cloud metadata (169.254.169.254) and addresses that route nowhere sane
-    if ip.is_global:
-        return True
-    return _allow_private() and (ip.is_loopback or ip.is_private)
-
-
 def _resolve(host: str, port: int) -> str:
-    """The address to connect to, after checking every address the name resolves to: a name with one
-    private address among public ones is refused (it could be answered either way)."""
+    """The checked address to connect to (``koinonia.netguard``: every resolved address must be public)."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise MediaUnavailable(f"cannot resolve the media host ({exc})") from exc
-    addresses = [info[4][0] for info in infos]
-    if not addresses or not all(_address_allowed(address) for address in addresses):
-        raise MediaRefused("the media host is not a public address")
-    return addresses[0]
+        return netguard.resolve_checked(host, port, allow_private=_allow_private(), what="media host")
+    except netguard.ResolutionFailed as exc:
+        raise MediaUnavailable(str(exc)) from exc
+    except netguard.AddressRefused as exc:
+        raise MediaRefused(str(exc)) from exc
 
 
 def _open(url: str, provider: str, *, auth_host: str):

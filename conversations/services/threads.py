@@ -133,6 +133,22 @@ def canned_reply_create(*, church: Church, acting_user: User | None, title: str,
         ) from exc
 
 
+def canned_reply_update(
+    *, church: Church, canned: CannedReply, acting_user: User | None, title: str | None = None, body: str | None = None
+) -> CannedReply:
+    """Only the fields given change."""
+    title, body = _clean_canned(canned.title if title is None else title, canned.body if body is None else body)
+    try:
+        with transaction.atomic():
+            CannedReply.objects.for_church(church).filter(pk=canned.pk).update(title=title, body=body)
+    except IntegrityError as exc:
+        raise BusinessRuleError(
+            f"There is already a canned reply called “{title}”.", field="title", code="conflict", status=409
+        ) from exc
+    canned.title, canned.body = title, body
+    return canned
+
+
 def canned_reply_delete(*, church: Church, canned: CannedReply, acting_user: User | None) -> None:
     CannedReply.objects.for_church(church).filter(pk=canned.pk).delete()
 

@@ -34,11 +34,13 @@ class ChurchAPIView(ChurchContextMixin, APIView):
     """For endpoints that are operations rather than collections (cancel, reply, usage...)."""
 
     roles: dict[str, str] = {}
+    required_scopes: dict = {}  # koinonia.api.scopes: every endpoint declares its own
 
 
 class ChurchScopedMixin(ScopedQuerysetGuard, ChurchContextMixin):
     _is_scoping_base = True
     roles: dict[str, str] = {}
+    required_scopes: dict = {}  # koinonia.api.scopes: every endpoint declares its own
     model = None  # the church-owned model; church_queryset() may add joins and filters
 
     def church_queryset(self):

@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiResponse
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (error shape; details per field).",
-    403: "The key's role does not allow this.",
+    403: "The key's role or scopes do not allow this.",
     404: "No such object in this church.",
     409: "Conflicts with the current state.",
 }

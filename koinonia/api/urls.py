@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("messaging.recurring.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("integrations.api_urls")),
     path("", include("analytics.api_urls")),
 ]

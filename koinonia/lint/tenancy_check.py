@@ -44,7 +44,7 @@ import sys
 from dataclasses import dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-APPS = ("koinonia", "churches", "messaging", "conversations", "billing", "analytics")
+APPS = ("koinonia", "churches", "messaging", "conversations", "billing", "integrations", "analytics")
 
 _QUERY_METHODS = """get filter exclude all first last count exists values values_list update delete iterator
 aggregate annotate order_by select_related prefetch_related only defer in_bulk get_or_create update_or_create
@@ -110,6 +110,9 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ("billing/webhooks.py", "_claim", "StripeEvent"): "worker: stored Stripe event id",
     # --- sweepers and beat tasks: deliberately across churches ---------------------------------------
     ("churches/imports/retention.py", "member_import_purge_expired", "*"): "beat: purges every church's expired files",
+    ("churches/idempotency.py", "purge_expired", "IdempotencyRecord"): (
+        "beat: deletes every church's Idempotency-Key answers past their 24 hours"
+    ),
     ("messaging/broadcasts/tasks.py", "sweep", "*"): "beat sweeper: leases and due messages of every church",
     ("analytics/services.py", "daily_stats_refresh_recent", "Message"): (
         "beat: which churches have broadcasts still moving (church ids only; each church then refreshed scoped)"
@@ -160,6 +163,16 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ),
     ("messaging/numbers/ordering.py", "number_order_apply", "SenderNumber"): (
         "provider order completion: numbers by e164"
+    ),
+    # --- outgoing webhooks: workers handed delivery ids by our own outbox, and the beat sweeper ---------
+    ("integrations/delivery.py", "_claim", "WebhookDelivery"): "worker: delivery id from our own outbox",
+    ("integrations/delivery.py", "deliver", "WebhookDelivery"): "worker: delivery id from our own outbox",
+    ("integrations/delivery.py", "email_owners_endpoint_disabled", "WebhookEndpoint"): (
+        "after commit: the endpoint id the delivery worker just disabled"
+    ),
+    ("integrations/delivery.py", "due_delivery_ids", "WebhookDelivery"): "beat sweeper: due attempts of every church",
+    ("integrations/tasks.py", "sweep_webhook_deliveries", "WebhookEvent"): (
+        "beat sweeper: events of every church past the retention period"
     ),
 }
 

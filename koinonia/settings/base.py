@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "messaging",
     "conversations",
     "billing",
+    "integrations",
     "analytics",
     "koinonia",  # the project package: management commands that span every app (seed_demo)
 ]
@@ -50,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "churches.middleware.CurrentChurchMiddleware",
+    "churches.middleware.ChurchTimezoneMiddleware",  # times on pages in the church's zone
     "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -197,11 +199,15 @@ REST_FRAMEWORK = {
         "churches.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["koinonia.api.permissions.ChurchRolePermission"],
+    # The role first (a key's or a person's), then an API key's scopes (koinonia/api/scopes.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "koinonia.api.permissions.ChurchRolePermission",
+        "koinonia.api.permissions.ApiKeyScopePermission",
+    ],
     "DEFAULT_PAGINATION_CLASS": "koinonia.api.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "koinonia.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "koinonia.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "koinonia.api.parsers.JSONParser",
@@ -241,6 +247,9 @@ API_PLAN_RATE_LIMITS = {
 # When set (e.g. "120/min", "20/s"), the same limit for every key, whatever its plan.
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="")
 API_BURST_RATE_LIMIT = env.str("API_BURST_RATE_LIMIT", default="")
+# Where Idempotency-Key answers are kept (koinonia/api/idempotency.py; the table is an app's).
+API_IDEMPOTENCY_STORE = "churches.idempotency.DatabaseIdempotencyStore"
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Koinonia API",
     "DESCRIPTION": "Text your congregation: members, groups, broadcasts, conversations.",
@@ -248,8 +257,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer", "description": "API key"}}
+    # An API key's role is one of three (no owner keys); a staff member's one of four.
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyRoleEnum": "koinonia.roles.API_KEY_ROLE_CHOICES",
+        "StaffRoleEnum": "koinonia.roles.Role",
     },
     "SECURITY": [{"ApiKey": []}],
 }
@@ -309,6 +320,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     # of imports that never finished are deleted (churches/imports/jobs.py: member_import_purge_expired).
     "churches-import-purge": {
         "task": "churches.tasks.purge_import_data",
+        "schedule": 3600,
+    },
+    # Outgoing webhooks: due retries, and first attempts whose task was lost (the outbox rows are the truth).
+    "integrations-webhook-sweep": {
+        "task": "integrations.tasks.sweep_webhook_deliveries",
+        "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=10),
+    },
+    # Stored Idempotency-Key answers are kept 24 hours (koinonia/api/idempotency.py).
+    "churches-idempotency-purge": {
+        "task": "churches.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
     # 10DLC: the fallback for lost registration webhooks (pending brands, campaigns and number links only).
@@ -373,6 +394,18 @@ SEND_RETRY_BASE_SECONDS = env.float("SEND_RETRY_BASE_SECONDS", default=5.0)
 SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)
 CONSOLE_SMS_FAILURE_RATE = env.float("CONSOLE_SMS_FAILURE_RATE", default=0.03)
 CONSOLE_DELIVERY_DELAY_SECONDS = env.float("CONSOLE_DELIVERY_DELAY_SECONDS", default=1.5)
+
+# --- Outgoing webhooks (integrations/, docs/webhooks.md) -------------------------------------------
+# Whether endpoints may be private, loopback or plain-http targets: yes on a laptop and in tests (a local
+# receiver), never in production (production.py turns it off). Link-local and reserved addresses
+# (cloud metadata) are refused always.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=True)
+# The retry schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h x6) is multiplied by this: 1.0 is the real
+# schedule, 0 retries at once (tests), 0.01 squeezes three days into about 40 minutes (staging).
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=1.0)
+# After a secret rotation, the old secret keeps signing (a second signature) for this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
+WEBHOOK_LOG_RETENTION_DAYS = env.int("WEBHOOK_LOG_RETENTION_DAYS", default=30)
 
 # --- Logging: JSON lines, each carrying the request id --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

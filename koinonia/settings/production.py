@@ -26,6 +26,9 @@ if problems := phone_hash_key_problems(PHONE_HASH_KEY, production=True):
 if env.str("SMS_PROVIDER", default="console") == "console":
     raise ImproperlyConfigured("Production needs a real SMS_PROVIDER (telnyx or twilio).")
 
+# Webhook endpoints must be public https URLs in production unless an operator says otherwise (SSRF).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Behind one load balancer by default: per-address limits use the address it saw, not its own.
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("TRUSTED_PROXY_COUNT", default=1)  # noqa: F405

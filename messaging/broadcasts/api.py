@@ -3,9 +3,7 @@ failed, recipients with delivery status. Viewers read; staff send and manage tem
 ``messaging.broadcasts.services``; reads through ``messaging.broadcasts.selectors``."""
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     extend_schema_serializer,
     extend_schema_view,
@@ -18,12 +16,10 @@ from rest_framework.response import Response
 from churches.models import Role
 from koinonia.api.base import ChurchViewSet
 from koinonia.api.helpers import acting_user, error_responses, validated_input
+from koinonia.api.idempotency import idempotent
 from messaging.broadcasts import selectors, services
 from messaging.broadcasts.models import Message, MessageTemplate, Recipient
 from messaging.broadcasts.services import MAX_MEDIA
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY_MAX = 128
 
 # --- Shapes ---------------------------------------------------------------------------------------
 
@@ -175,15 +171,6 @@ class TemplateInput(serializers.Serializer):
 # --- Helpers --------------------------------------------------------------------------------------
 
 
-def _idempotency_key(request) -> str:
-    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
-    if len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-        raise serializers.ValidationError(
-            {IDEMPOTENCY_HEADER: [f"Use at most {IDEMPOTENCY_KEY_MAX} printable characters (a UUID is ideal)."]}
-        )
-    return key
-
-
 class TemplateCursorPagination(CursorPagination):
     ordering = ("name", "id")
     page_size = 100
@@ -203,6 +190,7 @@ class RecipientCursorPagination(CursorPagination):
 # --- Messages -------------------------------------------------------------------------------------
 
 STAFF_WRITES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
+MESSAGE_SCOPES = {"SAFE": "messages:read", "UNSAFE": "messages:send"}  # templates too (koinonia/api/scopes.py)
 
 
 class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
@@ -211,6 +199,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     model = Message
     serializer_class = MessageOutput
     roles = STAFF_WRITES
+    required_scopes = MESSAGE_SCOPES
     lookup_value_regex = "[0-9]+"
     message_status: str | None = None
 
@@ -237,25 +226,13 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
     @extend_schema(
         summary="Send a message now, or schedule it (staff)",
         description="Answers at once with the message and its counts; texts go out in the background. "
-        "Send an `Idempotency-Key` header (a UUID per intended message) to retry safely: the same key "
-        "returns the same message (201 the first time, 200 with `Idempotent-Replayed: true` afterwards), "
-        "whatever the body of the retry says.",
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description=f"Up to {IDEMPOTENCY_KEY_MAX} characters, unique per intended message.",
-            )
-        ],
+        "Send an `Idempotency-Key` header (a UUID per intended message) to retry safely: a retry with the same "
+        "key and body gets the first answer again (with `Idempotent-Replayed: true`) and sends nothing twice.",
         request=MessageInput,
-        responses={201: MessageOutput, 200: MessageOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
+        responses={201: MessageOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
-        key = _idempotency_key(request)
-        existing = selectors.message_by_idempotency_key(church=self.church, key=key)
-        if existing is not None:
-            return Response(MessageOutput(existing).data, headers={"Idempotent-Replayed": "true"})
         data = validated_input(MessageInput, request.data)
         message = services.message_send(
             church=self.church,
@@ -265,7 +242,6 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
             audience=dict(data["audience"]),
             scheduled_at=data.get("scheduled_at"),
             media_urls=data.get("media_urls") or [],
-            idempotency_key=key,
         )
         return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
 
@@ -294,6 +270,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         responses={201: MessageOutput, **error_responses(403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["post"], url_path="resend-failed")
+    @idempotent
     def resend_failed(self, request, pk=None):
         message = self.get_object()
         resent = services.message_resend_failed(
@@ -353,6 +330,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchVi
     model = MessageTemplate
     serializer_class = TemplateOutput
     roles = STAFF_WRITES
+    required_scopes = MESSAGE_SCOPES
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[0-9]+"
     pagination_class = TemplateCursorPagination
@@ -365,6 +343,7 @@ class TemplateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchVi
         request=TemplateInput,
         responses={201: TemplateOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = validated_input(TemplateInput, request.data)
         template = services.template_create(

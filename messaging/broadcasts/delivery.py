@@ -13,8 +13,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from koinonia.bulk import bulk_update_rows
+from koinonia.events import emit_each
 from koinonia.hooks import segments_failed
 from messaging import enqueue
+from messaging.broadcasts import event_data
 from messaging.broadcasts.audience import budget_branch_id
 from messaging.broadcasts.models import Message, ProviderEvent, Recipient
 from messaging.providers import get_provider
@@ -158,6 +160,7 @@ def apply_status_batch(*, limit: int = 500) -> int:
                 deltas.setdefault(recipient.message_id, Counter()).update(step)
                 moved[recipient.pk] = recipient
         bulk_update_rows(Recipient.objects.all(), list(moved.values()), TRANSITION_FIELDS)
+        emit_each(items=event_data.recipient_events(moved.values()))
         bulk_update_rows(ProviderEvent.objects.all(), examined, ["outcome", "processed_at", "detail"])
         for message_id in sorted(deltas):  # a fixed order: concurrent batches never deadlock on messages
             _move_counters(message_id, deltas[message_id])
@@ -237,6 +240,7 @@ def apply_event(event: ProviderEvent, update: StatusUpdate) -> str:
     )
     if outcome == ProviderEvent.Outcome.APPLIED:
         _move_counters(recipient.message_id, _transition(recipient, update, new_status))
+        emit_each(items=event_data.recipient_events([recipient]))
     return outcome
 
 

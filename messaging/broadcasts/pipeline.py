@@ -29,9 +29,10 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from churches.models import Church, Member, SmsStatus
+from koinonia import events
 from koinonia.bulk import bulk_update_rows
 from koinonia.hooks import segments_sent
-from messaging.broadcasts import ratelimit
+from messaging.broadcasts import event_data, ratelimit
 from messaging.broadcasts.audience import budget_branch_id
 from messaging.broadcasts.models import Message, Recipient
 from messaging.broadcasts.quiet_hours import next_send_time
@@ -333,6 +334,11 @@ def halt_message(*, message_id: int, reason: str) -> None:
         Message.objects.filter(pk=message_id).update(
             queued_count=F("queued_count") - skipped, skipped_count=F("skipped_count") + skipped
         )
+        events.emit(
+            church=message.church_id,
+            type="message.completed",
+            data=lambda: event_data.message_data(Message.objects.get(pk=message_id)),
+        )
     logger.error("broadcast halted", extra={"message_id": message_id, "reason": reason})
 
 
@@ -393,6 +399,13 @@ def record_outcomes(*, message: Message, lease: datetime, outcomes: Iterable[Out
             )
         else:  # a lease was lost under us: recount rather than guess
             recount_message(message_id=message.pk)
+        if by_status["failed"]:
+            failed_ids = [o.recipient_id for o in by_status["failed"]]
+            events.emit_many(
+                church=message.church_id,
+                type="recipient.failed",
+                items=event_data.failed_sends(message=message, recipient_ids=failed_ids, failed_at=now),
+            )
         if segments_total:
             church_id = message.church_id
             transaction.on_commit(
@@ -443,6 +456,7 @@ def finish_if_done(*, message_id: int) -> bool:
         message.status = Message.Status.SENT
         message.completed_at = timezone.now()
         message.save(update_fields=["status", "completed_at"])
+        events.emit(church=message.church_id, type="message.completed", data=event_data.message_data(message))
         return True
 
 

@@ -8,10 +8,11 @@ from django.utils import timezone
 
 from churches.models import ApiKey, Church, User
 from churches.services import audit_record
-from koinonia import policy
+from koinonia import events, policy
 from koinonia.exceptions import BusinessRuleError
 from koinonia.tenancy import church_object_get
 from messaging import enqueue
+from messaging.broadcasts import event_data
 from messaging.broadcasts.audience import audience_count, budget_branch_id, clean_audience, materialize_recipients
 from messaging.broadcasts.models import Message, MessageTemplate, Recipient
 from messaging.numbers.services import default_sender
@@ -146,6 +147,7 @@ def message_send(
         target=message,
         data={"audience": audience, "estimate": estimate},
     )
+    events.emit(church=church, type="message.created", data=event_data.message_data(message))
     if not scheduled_at:
         _enqueue_prepare(message.pk)
     elif estimate is None:
@@ -209,6 +211,8 @@ def message_prepare(*, message_id: int) -> Message | None:
     message.save(
         update_fields=["recipient_count", "queued_count", "prepared_at", "status", "status_detail", "completed_at"]
     )
+    if not total:
+        events.emit(church=message.church_id, type="message.completed", data=event_data.message_data(message))
     return message
 
 
@@ -236,6 +240,7 @@ def message_cancel(
         queued_count=F("queued_count") - skipped, skipped_count=F("skipped_count") + skipped
     )
     message.refresh_from_db()
+    events.emit(church=church, type="message.cancelled", data=event_data.message_data(message))
     audit_record(
         church=church,
         actor=acting_user,

@@ -162,6 +162,7 @@ class ComposeView(MessagingPage):
             "show_problems": bool(body) or form.is_bound,
             "confirm_threshold": selectors.confirm_threshold(church=church),
             "church": church,
+            "has_sender": services.default_sender(church=church) is not None,  # else: "get a number" first
         }
         return render(self.request, "messaging/compose.html", context, status=status)
 

@@ -22,6 +22,8 @@ from django.utils import timezone
 from churches.models import User
 from churches.selectors import owner_emails
 from churches.services import audit_record
+from koinonia import events
+from messaging.numbers import event_data
 from messaging.numbers import ordering as numbers
 from messaging.numbers.models import NumberCheck, SenderNumber
 from messaging.providers import NumberError, NumberState, SmsProvider, get_provider
@@ -307,6 +309,7 @@ def sender_number_check(*, sender_id: int, acting_user: User | None = None) -> N
                 data={"outcome": report.outcome, "repairs": report.repairs},
             )
         if alert:
+            events.emit(church=sender.church_id, type="number.needs_attention", data=event_data.number_data(sender))
             transaction.on_commit(lambda: _email_owners(sender_id=sender.pk))
     return check
 

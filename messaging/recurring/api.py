@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from churches.models import Role
 from koinonia.api.base import ChurchViewSet
 from koinonia.api.helpers import acting_user, error_responses, validated_input
+from koinonia.api.idempotency import idempotent
 from messaging.recurring import recurrence
 from messaging.recurring import selectors as recurring_selectors
 from messaging.recurring import services as recurring_services
@@ -135,6 +136,7 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     model = RecurringMessage
     serializer_class = RecurringOutput
     roles = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
+    required_scopes = {"SAFE": "messages:read", "UNSAFE": "messages:send"}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[0-9]+"
 
@@ -148,6 +150,7 @@ class RecurringMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         request=RecurringInput,
         responses={201: RecurringOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
     )
+    @idempotent
     def create(self, request):
         data = validated_input(RecurringInput, request.data)
         recurring = recurring_services.recurring_create(

@@ -7,6 +7,7 @@ from churches import services
 from churches.models import Branch, ConsentEvent, Group, GroupMembership, Member, Role, SmsStatus
 from churches.services.upsert import REASON_OPTED_OUT
 from churches.signals import members_subscribed
+from integrations.outbox import subscriptions
 from koinonia.exceptions import BusinessRuleError
 from tests.churches.test_import import csv_bytes, import_file, report
 from tests.factories import BranchFactory, GroupFactory, MemberFactory
@@ -242,6 +243,7 @@ def test_consent_record_many_refuses_kinds_without_a_status(world):
 @pytest.mark.parametrize("count", [5, 100])
 def test_consent_record_many_runs_in_a_fixed_number_of_queries(world, count, django_assert_max_num_queries):
     members = [MemberFactory(church=world.church, sms_status=SmsStatus.NEVER_CONSENTED) for _ in range(count)]
+    subscriptions(world.church.pk)  # webhook endpoints listening: cached per church, no query once cached
     # Lock the members, insert the ledger rows, move sms_status: the same three at 5 or 100 members.
     with django_assert_max_num_queries(3):
         batch = services.consent_record_many(

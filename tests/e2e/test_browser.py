@@ -2,57 +2,21 @@
 JavaScript errors, the progressive enhancements work (live compose preview, the smart-quote fix, live
 delivery progress), and each page leaves a screenshot in var/screenshots/ for people to look at.
 
-PostgreSQL only (a live server in another thread must see the test's rows); skipped without Chromium."""
+PostgreSQL only (a live server in another thread must see the test's rows); skipped without Chromium.
+The browser (one per module), signing in and the page checks are in tests/e2e/conftest.py."""
 
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from churches.models import Role
 from messaging.broadcasts import services as messaging_services
 from messaging.broadcasts import tasks
 from messaging.models import Message, SenderNumber
-from tests.conftest import PASSWORD
+from tests.e2e.conftest import javascript_errors, screenshot, sign_in, wait_for
 from tests.messaging.support import bulk_members, grant_segments
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-
-SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture
-def browser(postgres_only):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='koinonia-chromium-')}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture
@@ -66,31 +30,6 @@ def church(world, live_server, settings):
     return church
 
 
-def wait_for(driver, condition, timeout=10):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
-
-
-def sign_in(driver, live_server, user):
-    from selenium.webdriver.common.by import By
-
-    driver.get(f"{live_server.url}/login/")
-    driver.find_element(By.NAME, "username").send_keys(user.email)
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait_for(driver, lambda d: "/dashboard/" in d.current_url)
-
-
-def javascript_errors(driver) -> list[str]:
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-
-
-def screenshot(driver, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-
-
 MAIN_PAGES = [
     ("dashboard", "/dashboard/"),
     ("members", "/members/"),
@@ -102,6 +41,7 @@ MAIN_PAGES = [
     ("numbers", "/settings/numbers/"),
     ("tendlc", "/settings/10dlc/"),
     ("billing", "/billing/"),
+    ("integrations", "/settings/integrations/"),
 ]
 
 
@@ -156,3 +96,34 @@ def test_message_progress_updates_without_reloading(browser, live_server, world,
     time.sleep(0.8)  # let the bar's width transition finish before the screenshot
     screenshot(browser, "message-detail-delivered")
     assert javascript_errors(browser) == []
+
+
+def test_webhook_endpoint_page_shows_the_delivery_log(browser, live_server, world, church):
+    """Settings → Integrations: an endpoint with a test event (delivered to a local receiver) and a
+    failed delivery in its log."""
+    from selenium.webdriver.common.by import By
+
+    from integrations import services as integration_services
+    from koinonia import events
+    from tests.fakes.base import RecordingReceiver
+    from tests.integrations.conftest import run_due
+
+    with RecordingReceiver([200, 500]) as receiver:
+        endpoint, _ = integration_services.webhook_endpoint_create(
+            church=church,
+            acting_user=world.owner,
+            url=receiver.url("/hooks"),
+            events=["member.deleted"],
+            description="Our CRM",
+        )
+        integration_services.webhook_endpoint_send_test(church=church, endpoint=endpoint, acting_user=world.owner)
+        receiver.wait_for(1)
+        events.emit(church=church, type="member.deleted", data={"id": 1})
+        run_due()
+        sign_in(browser, live_server, world.users[Role.OWNER])
+        browser.get(f"{live_server.url}/settings/integrations/{endpoint.pk}/")
+        wait_for(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "webhook.test" in page and "member.deleted" in page and "500" in page
+        screenshot(browser, "integrations-endpoint")
+        assert javascript_errors(browser) == []

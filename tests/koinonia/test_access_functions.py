@@ -12,6 +12,8 @@ from churches import selectors as church_selectors
 from churches.models import ImportJob, Role, StaffMembership
 from conversations import selectors as conversation_selectors
 from conversations.models import CannedReply, ConsentReview, Conversation, ConversationMessage
+from integrations import selectors as integration_selectors
+from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from koinonia.exceptions import BusinessRuleError, NotFound
 from koinonia.tenancy import ACCESS_FUNCTIONS
 from messaging.broadcasts import selectors as messaging_selectors
@@ -29,6 +31,8 @@ def _objects(church, n: int) -> dict:
     message = Message.objects.create(church=church, body="Hello", audience={"all": True})
     conversation = Conversation.objects.create(church=church, member=member)
     text = ConversationMessage.objects.create(church=church, conversation=conversation, body="STOP please")
+    endpoint = WebhookEndpoint.objects.create(church=church, url=f"https://example.org/{n}", events=["*"], secret="s")
+    event = WebhookEvent.objects.create(id=f"evt_{n}", church=church, type="member.deleted", payload={})
     return {
         "member": member,
         "branch": branch,
@@ -57,6 +61,8 @@ def _objects(church, n: int) -> dict:
             church=church, conversation=conversation, message=text, raw_text="STOP please"
         ),
         "branch_budget": BranchBudget.objects.create(church=church, branch_id=branch.pk, monthly_segments=100),
+        "webhook_endpoint": endpoint,
+        "webhook_delivery": WebhookDelivery.objects.create(church=church, endpoint=endpoint, event=event),
     }
 
 
@@ -75,6 +81,8 @@ ACCESS = {
     "canned_reply": conversation_selectors.canned_reply_get,
     "consent_review": conversation_selectors.consent_review_get,
     "branch_budget": billing_selectors.branch_budget_get,
+    "webhook_endpoint": integration_selectors.webhook_endpoint_get,
+    "webhook_delivery": integration_selectors.webhook_delivery_get,
 }
 
 
@@ -144,6 +152,8 @@ def test_the_scoped_base_classes_fetch_through_the_access_functions():
         "cannedreply",
         "consentreview",
         "branchbudget",
+        "webhookendpoint",
+        "webhookdelivery",
     }
     assert {model._meta.model_name for model in ACCESS_FUNCTIONS} == models
 
@@ -160,6 +170,7 @@ def test_pages_and_api_answer_another_churchs_id_with_404(rows, world):
         f"/messages/templates/{theirs['message_template'].pk}/edit/",
         f"/messages/recurring/{theirs['recurring_message'].pk}/",
         f"/inbox/c/{theirs['conversation'].pk}/",
+        f"/settings/integrations/{theirs['webhook_endpoint'].pk}/",
     ]
     for url in page_urls:
         assert page.get(url).status_code == 404, url
@@ -183,6 +194,7 @@ def test_pages_and_api_answer_another_churchs_id_with_404(rows, world):
         f"/api/v1/recurring-messages/{theirs['recurring_message'].pk}",
         f"/api/v1/conversations/{theirs['conversation'].pk}",
         f"/api/v1/consent-reviews/{theirs['consent_review'].pk}",
+        f"/api/v1/webhook-endpoints/{theirs['webhook_endpoint'].pk}",
     ]
     for url in api_urls:
         assert_error_shape(api.get(url), 404, "not_found")

@@ -61,7 +61,7 @@ def test_message_list_in_fixed_queries_and_scoped(world, other_world, sender, ro
         services.message_send(church=world.church, author=world.staff, body=f"Notice {i}", audience={"all": True})
     their_message(other_world)
     client = world.page_client(Role.VIEWER)
-    with django_assert_max_num_queries(5):  # session, user, membership + church, one page, base nav
+    with django_assert_max_num_queries(6):  # session, user, membership + church, one page, base nav, unread badge
         response = client.get("/messages/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -253,7 +253,7 @@ def test_detail_in_fixed_queries_with_recipients_and_failures(
         status="failed", error_code="30006", error_reason="This number is a landline.", failed_at=timezone.now()
     )
     client = world.page_client(Role.VIEWER)
-    with django_assert_max_num_queries(6):  # session, user, membership + church, message, recipients, nav
+    with django_assert_max_num_queries(7):  # session, user, membership + church, message, recipients, nav, unread badge
         response = client.get(f"/messages/{message.pk}/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -345,7 +345,7 @@ def test_template_list_in_fixed_queries(world, other_world, rows, django_assert_
         services.template_create(church=world.church, acting_user=world.staff, name=f"T{i:02d}", body="Hi")
     services.template_create(church=other_world.church, acting_user=None, name="Theirs", body="Hi")
     client = world.page_client(Role.VIEWER)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):  # ... and the unread badge
         response = client.get("/messages/templates/")
     page = response.content.decode()
     assert response.status_code == 200 and "T01" in page and "Theirs" not in page and "New template" not in page

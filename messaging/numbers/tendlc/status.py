@@ -10,7 +10,9 @@ from django.core.exceptions import BadRequest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from koinonia import events
 from messaging import enqueue
+from messaging.numbers.event_data import tendlc_data
 from messaging.numbers.models import SenderNumber, TenDlcBrand, TenDlcCampaign, TenDlcEvent, TenDlcNumberAssignment
 from messaging.numbers.tendlc.state import (
     CAMPAIGN_FAILED,
@@ -80,7 +82,7 @@ def apply_brand_record(
         return False
     if _is_stale(brand.status_at, occurred_at):
         return False
-    was_ready = brand_ready(brand)
+    was_ready, previous = brand_ready(brand), brand.status
     brand.status, brand.identity_status = status, identity
     brand.tcr_brand_id = str(record.get("tcrBrandId") or brand.tcr_brand_id)
     if reasons or status != TenDlcBrand.Status.REGISTRATION_FAILED:
@@ -90,6 +92,12 @@ def apply_brand_record(
     brand.save(
         update_fields=["status", "identity_status", "tcr_brand_id", "failure_reasons", "status_at", "updated_at"]
     )
+    if status != previous:
+        events.emit(
+            church=brand.church_id,
+            type="tendlc.status_changed",
+            data=tendlc_data(registration="brand", obj=brand, status=status, previous_status=previous),
+        )
     if brand_ready(brand) and not was_ready:
         enqueue.tendlc_campaign_submit_later(brand.church_id)
     return True
@@ -120,6 +128,7 @@ def apply_campaign_record(
         return False
     if _is_stale(campaign.status_at, occurred_at):
         return False
+    previous = campaign.campaign_status
     became_live = status == CampaignStatus.MNO_PROVISIONED and campaign.campaign_status != status
     campaign.campaign_status, campaign.submission_status = status, submission
     campaign.tcr_campaign_id = str(record.get("tcrCampaignId") or campaign.tcr_campaign_id)
@@ -141,6 +150,12 @@ def apply_campaign_record(
             "provisioned_at",
         ]
     )
+    if status != previous:
+        events.emit(
+            church=campaign.church_id,
+            type="tendlc.status_changed",
+            data=tendlc_data(registration="campaign", obj=campaign, status=status, previous_status=previous),
+        )
     if status in CAMPAIGN_FAILED | CAMPAIGN_INACTIVE:
         # Carriers will refuse the numbers' traffic as registered: back to the unregistered limit.
         SenderNumber.objects.for_church(campaign.church_id).filter(campaign_id=campaign.provider_campaign_id).update(
