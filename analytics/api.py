@@ -64,6 +64,7 @@ class AnalyticsOutput(serializers.Serializer):
 
 class AnalyticsApi(ChurchAPIView):
     roles = {"SAFE": Role.VIEWER}
+    required_scopes = {"SAFE": "analytics:read"}
 
     @extend_schema(
         responses=AnalyticsOutput,

@@ -46,6 +46,9 @@ SCOPES: dict[str, Scope] = {
     ),
     "numbers:read": Scope("The church's sending numbers (reserved for the numbers API)."),
     "webhooks:manage": Scope("Webhook endpoints: add, change, remove, see deliveries.", Role.ADMIN),
+    "analytics:read": Scope(
+        "Daily figures: sent, delivered, failures by reason, opt-outs, replies, new members, cost."
+    ),
     "billing:read": Scope("This period's usage, allowance and projection (GET /usage).", Role.ADMIN),
     "api_keys:manage": Scope(
         "List, create, rotate and revoke API keys (never beyond the calling key's own role and scopes).", Role.ADMIN
