@@ -278,6 +278,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # One-to-one texts (replies, opt-out/HELP confirmations) and welcomes never wait behind broadcasts:
+    # their own queue, served by the `worker` process (exact names win over the patterns below).
+    "conversations.tasks.send_conversation_message": {"queue": "priority"},
+    "messaging.broadcasts.tasks.send_welcome": {"queue": "priority"},
     "messaging.broadcasts.tasks.send_*": {"queue": "sends"},
     "messaging.broadcasts.tasks.dispatch_*": {"queue": "sends"},
     "*.tasks.process_webhook*": {"queue": "webhooks"},
@@ -351,6 +355,9 @@ SMS_RATE_LIMITS = {
 # unregistered traffic, so its bucket is held to this many segments per second (telnyx and twilio;
 # the console provider is exempt; 0 switches the limit off).
 SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default=1.0)
+# The part of each account and sender rate kept for one-to-one texts (replies, confirmations), so a
+# broadcast at full speed cannot make them wait (messaging/broadcasts/ratelimit.py: sending_limits).
+SMS_RATE_PRIORITY_SHARE = env.float("SMS_RATE_PRIORITY_SHARE", default=0.1)
 # The console registrar (embedded default) approves 10DLC submissions after this many seconds.
 CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", default=10.0)
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)

@@ -645,6 +645,7 @@ def test_support_links_a_refused_number_again(
 def test_unregistered_senders_draw_from_a_slow_bucket(settings):
     settings.SMS_RATE_LIMITS = {"account": 50, "sender": 50}
     settings.SMS_RATE_UNREGISTERED_SENDER = 1.5
+    settings.SMS_RATE_PRIORITY_SHARE = 0
     limits = dict(ratelimit.sending_limits(provider="telnyx", sender_number="+1312", registered=False))
     assert limits == {"account:telnyx": 50.0, "sender-unregistered:+1312": 1.5}
     assert (
