@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "koinonia.middleware.RequestIdMiddleware",
+    # Request latency by view name for /metrics (absent unless METRICS_ENABLED).
+    "koinonia.metrics.RequestLatencyMiddleware",
     "koinonia.middleware.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "koinonia.middleware.ContentSecurityPolicyMiddleware",
@@ -360,7 +362,7 @@ SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default
 SMS_RATE_PRIORITY_SHARE = env.float("SMS_RATE_PRIORITY_SHARE", default=0.1)
 # The console registrar (embedded default) approves 10DLC submissions after this many seconds.
 CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", default=10.0)
-SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
 SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)
 # A sending task renews its rows' lease every third of this while it works, so the lease only has to
@@ -374,6 +376,21 @@ SEND_RETRY_BASE_SECONDS = env.float("SEND_RETRY_BASE_SECONDS", default=5.0)
 SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)
 CONSOLE_SMS_FAILURE_RATE = env.float("CONSOLE_SMS_FAILURE_RATE", default=0.03)
 CONSOLE_DELIVERY_DELAY_SECONDS = env.float("CONSOLE_DELIVERY_DELAY_SECONDS", default=1.5)
+
+# --- Monitoring: Prometheus /metrics (koinonia/metrics.py) and Sentry -----------------------------
+# Off by default: the page shows aggregate numbers only, and with METRICS_TOKEN wants that bearer token.
+# Several processes per machine (gunicorn, Celery prefork) also need PROMETHEUS_MULTIPROC_DIR.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from koinonia.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- Logging: JSON lines, each carrying the request id --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -395,6 +412,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": "INFO"},
+        # One line per send task (what it served), like celery's own task lines: kept at INFO everywhere.
+        "messaging.broadcasts.fair": {"level": "INFO"},
     },
 }
 SPECTACULAR_SETTINGS.update(
