@@ -273,7 +273,7 @@ def run() -> dict:
             "provider_limit_per_s": RATE,
             "our_limits": "SMS_RATE_ACCOUNT = SMS_RATE_SENDER = 200 (SMS_RATE_PRIORITY_SHARE 0.1 kept for replies)",
             "workers": "2 sends nodes (-Q sends, prefork 2) + 1 worker (-Q priority,webhooks,default, prefork 2)",
-            "settings": "workers on koinonia.settings.base: SEND_BATCH_SIZE 50 per turn, SEND_CONCURRENCY 32, SEND_PARALLELISM 2",
+            "settings": "workers on base settings: SEND_BATCH_SIZE 50 per turn, SEND_CONCURRENCY 32",
             "load_average_at_start": [round(v, 1) for v in load_at_start],
         },
         "measurements": {
