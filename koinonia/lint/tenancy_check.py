@@ -95,6 +95,7 @@ ALLOW: dict[tuple[str, str, str], str] = {
         "send scheduler: picks the next turn among every church's sending broadcasts"
     ),
     ("messaging/broadcasts/fair.py", "next_turn", "Message"): "send scheduler: message id it just picked",
+    ("messaging/broadcasts/fair.py", "_has_queued", "Recipient"): "send scheduler: message id it is serving",
     ("messaging/broadcasts/monitoring.py", "oldest_queued_recipient_age", "*"): "metrics: one age across all churches",
     ("messaging/numbers/linking.py", "sender_number_check", "SenderNumber"): (
         "worker/beat: number id from the hourly sweep or a scoped page's own number"

@@ -91,6 +91,10 @@ def run_fair_sending(*, time_budget: float | None = None, first: int | None = No
     return state
 
 
+def _has_queued(message_id: int) -> bool:
+    return Recipient.objects.filter(message_id=message_id, status=Recipient.Status.QUEUED).exists()
+
+
 def serve_turn(*, message_id: int, size: int, executor: ThreadPoolExecutor) -> int:
     """One batch of one message; marks the message sent when that was its tail. Returns rows sent."""
     message = pipeline._db_retry(pipeline._sending_message, message_id)
@@ -99,7 +103,9 @@ def serve_turn(*, message_id: int, size: int, executor: ThreadPoolExecutor) -> i
     batch = pipeline._db_retry(pipeline.claim_batch, message=message, size=size)
     if batch.rows:
         pipeline.send_batch(batch, executor=executor)
-    if len(batch.rows) < size:
-        # Each task checks after its own write-back has committed, so the last one to finish sees it done.
+    # The tail (a short batch, or a full one that took the last queued rows): mark it sent. Each task checks
+    # after its own write-back has committed, so the last one to finish sees it done. Without the second
+    # case a broadcast of an exact multiple of the batch size would wait for the sweeper.
+    if len(batch.rows) < size or not pipeline._db_retry(_has_queued, message_id):
         pipeline._db_retry(pipeline.finish_if_done, message_id=message_id)
     return len(batch.rows)

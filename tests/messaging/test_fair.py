@@ -65,3 +65,17 @@ def test_a_fair_run_sends_every_church_and_finishes_them(django_capture_on_commi
     for message in messages:
         message.refresh_from_db()
         assert message.status == "sent" and message.counts["queued"] == 0
+
+
+def test_a_broadcast_of_an_exact_multiple_of_the_batch_size_finishes_without_the_sweeper(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.SEND_BATCH_SIZE = 2
+    church = ChurchFactory()
+    church.quiet_hours_start = church.quiet_hours_end
+    church.save()
+    message = _sending(church, members=4)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert fair.run_fair_sending(time_budget=60) == "idle"
+    message.refresh_from_db()
+    assert message.status == "sent" and message.counts["queued"] == 0
