@@ -673,6 +673,9 @@ def test_sending_is_throttled_until_the_campaign_is_live(world, registry, settin
     capture = django_capture_on_commit_callbacks
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"  # status callbacks go nowhere
     settings.SMS_RATE_UNREGISTERED_SENDER = 4.0
+    # The whole rate for broadcasts: this test times the unregistered throttle alone. (With the default
+    # 0.1 reserved for replies the registered phase took ~1.1 s here; not explained yet — see h4's report.)
+    settings.SMS_RATE_PRIORITY_SHARE = 0
     world.church.quiet_hours_start = world.church.quiet_hours_end
     world.church.save()
     suffix = f"{int(time.time() * 1000) % 10000:04d}"
