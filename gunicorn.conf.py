@@ -66,6 +66,14 @@ def pre_fork(server, worker):
         connections.close_all()
 
 
+def child_exit(server, worker):
+    # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR): fold a gone worker's live gauges away.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 # The heartbeat file on tmpfs: on a container's overlay filesystem its writes can stall a worker long
 # enough for the master to think it hung. (gunicorn creates its files there with mkstemp.)
 _TMPFS = "/dev/shm"  # noqa: S108

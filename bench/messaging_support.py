@@ -188,7 +188,7 @@ def purge_queues() -> None:
     import redis
 
     client = redis.Redis.from_url(redis_url())
-    for name in ("sends", "webhooks", "default"):
+    for name in ("priority", "sends", "webhooks", "default"):
         client.delete(name, *(f"{name}\x06\x16{p}" for p in range(10)))
     client.close()
 

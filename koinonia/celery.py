@@ -5,8 +5,15 @@ django-celery-beat; production runs exactly one beat under single-beat, supervis
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+)
 
+from koinonia import metrics
 from koinonia.logging import request_id_var
 
 # Production unless the environment says otherwise (as wsgi.py): a worker started bare must not run on
@@ -63,3 +70,28 @@ def _forget_request_id(task=None, **_):
     if token is not None:
         request_id_var.reset(token)
         setattr(task.request, _REQUEST_ID_TOKEN, None)
+
+
+# --- Metrics: how long tasks wait in each queue and run (koinonia/metrics.py) -----------------------
+
+
+@before_task_publish.connect
+def _stamp_sent_at(headers=None, **_):
+    metrics.stamp_task_sent(headers)
+
+
+@task_prerun.connect
+def _task_started(task=None, **_):
+    if task is not None:
+        metrics.observe_task_start(task)
+
+
+@task_postrun.connect
+def _task_ended(task=None, **_):
+    if task is not None:
+        metrics.observe_task_end(task)
+
+
+@worker_process_shutdown.connect
+def _pool_child_gone(pid=None, **_):
+    metrics.mark_process_dead(pid or os.getpid())

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from koinonia import health
+from koinonia import health, metrics
 from koinonia.dashboard import DashboardView
 from koinonia.throttling import throttle_page
 
@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("health", health.health, name="health"),
     path("health/ready", health.ready, name="health_ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     # The admin's sign-in shares /login/'s per-address limit (django-axes locks accounts on both).
     path("admin/login/", throttle_page("login_ip")(admin.site.login)),
     path("admin/", admin.site.urls),

@@ -29,6 +29,11 @@ class MessagingConfig(AppConfig):
         register_event_handler("10dlc.campaign.update", tendlc.handle_campaign_update)
         register_event_handler("10dlc.phone_number.update", tendlc.handle_number_update)
 
+        # Readings for /metrics (queue lag, callback lag).
+        from messaging.broadcasts import monitoring
+
+        monitoring.register()
+
         # Every context's Celery tasks registered in every process (autodiscovery finds only ``tasks.py``).
         from messaging.broadcasts import tasks as _broadcast_tasks  # noqa: F401
         from messaging.numbers import tasks as _number_tasks  # noqa: F401

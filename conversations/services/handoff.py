@@ -12,7 +12,9 @@ from django.utils import timezone
 from churches.models import ConsentEvent, Member, SmsStatus
 from churches.services import consent_record
 from conversations.models import Conversation, ConversationMessage
+from koinonia import metrics
 from koinonia.hooks import segments_sent
+from messaging.broadcasts import ratelimit
 from messaging.broadcasts.delivery import apply_pending_events
 from messaging.broadcasts.pipeline import webhook_url_for
 from messaging.numbers.services import default_sender
@@ -84,6 +86,18 @@ def message_deliver(*, message_id: int, attempt: int = 1) -> float | None:
     to_number = conversation.phone
     provider = get_provider(sender.provider)
     try:
+        # The share of the account and number limits kept for one-to-one texts: never behind a broadcast.
+        ratelimit.wait_for_capacity(
+            provider=provider.name,
+            sender_number=sender.phone_number,
+            segments=segment_info(message.body).segments,
+            registered=bool(sender.campaign_id),
+            priority=True,
+        )
+    except Exception as exc:  # Redis away: not the recipient's fault and nothing was sent, so retry
+        ConversationMessage.objects.filter(pk=message.pk).update(status=Status.QUEUED)
+        return min(300.0, 5.0 * 2 ** (attempt - 1)) if attempt < MAX_SEND_ATTEMPTS else _give_up(message, exc)
+    try:
         result = provider.send(
             from_number=sender.phone_number,
             to_number=to_number,
@@ -92,9 +106,11 @@ def message_deliver(*, message_id: int, attempt: int = 1) -> float | None:
             webhook_url=webhook_url_for(provider.name),
         )
     except PermanentSendError as exc:
+        metrics.count_sends(provider=provider.name, kind="conversation", outcomes=["failed"])
         _fail(message, exc.reason)
         return None
     except TransientSendError as exc:
+        metrics.count_sends(provider=provider.name, kind="conversation", outcomes=["retry"])
         if exc.maybe_sent or attempt >= MAX_SEND_ATTEMPTS:
             # A retry could text them twice (a confirmation must go once): stop and say so.
             _fail(message, f"{exc.reason} It may or may not have been sent.")
@@ -102,9 +118,14 @@ def message_deliver(*, message_id: int, attempt: int = 1) -> float | None:
         ConversationMessage.objects.filter(pk=message.pk).update(status=Status.QUEUED, error_reason=exc.reason)
         return exc.retry_after or min(300.0, 5.0 * 2 ** (attempt - 1))
     _record_sent(message, result, provider_name=provider.name)
+    metrics.count_sends(provider=provider.name, kind="conversation", outcomes=["sent"])
     apply_pending_events(provider_message_ids=[result.provider_message_id])
     provider.sends_recorded([result.provider_message_id])
     return None
+
+
+def _give_up(message: ConversationMessage, exc: Exception) -> None:
+    _fail(message, f"Could not be sent: our rate limiter was unavailable ({type(exc).__name__}).")
 
 
 @transaction.atomic

@@ -33,7 +33,7 @@ from koinonia.logging import scrub_personal_data
 logger = logging.getLogger(__name__)
 
 BEAT_HEADER = "koinonia_beat"
-QUEUES = ("sends", "webhooks", "default")
+QUEUES = ("priority", "sends", "webhooks", "default")
 TASK_FAILURE_RETENTION = timedelta(days=30)
 JOB_RUN_RETENTION = timedelta(days=7)
 _PRUNE_EVERY_SECONDS = 3600

@@ -90,6 +90,13 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ("messaging/broadcasts/services.py", "message_count_audience", "Message"): "worker: message id from our own queue",
     ("messaging/broadcasts/services.py", "message_prepare", "Message"): "worker: message id from our own queue",
     ("messaging/broadcasts/tasks.py", "_dispatch", "Message"): "worker: message id from our own queue",
+    ("messaging/broadcasts/tasks.py", "send_message", "Message"): "worker: message id from our own queue",
+    ("messaging/broadcasts/fair.py", "_ready_messages", "*"): (
+        "send scheduler: picks the next turn among every church's sending broadcasts"
+    ),
+    ("messaging/broadcasts/fair.py", "next_turn", "Message"): "send scheduler: message id it just picked",
+    ("messaging/broadcasts/fair.py", "_has_queued", "Recipient"): "send scheduler: message id it is serving",
+    ("messaging/broadcasts/monitoring.py", "oldest_queued_recipient_age", "*"): "metrics: one age across all churches",
     ("messaging/numbers/linking.py", "sender_number_check", "SenderNumber"): (
         "worker/beat: number id from the hourly sweep or a scoped page's own number"
     ),

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "koinonia.middleware.RequestIdMiddleware",
+    # Request latency by view name for /metrics (absent unless METRICS_ENABLED).
+    "koinonia.metrics.RequestLatencyMiddleware",
     "koinonia.middleware.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "koinonia.middleware.ContentSecurityPolicyMiddleware",
@@ -290,6 +292,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # One-to-one texts (replies, opt-out/HELP confirmations) and welcomes never wait behind broadcasts:
+    # their own queue, served by the `worker` process (exact names win over the patterns below).
+    "conversations.tasks.send_conversation_message": {"queue": "priority"},
+    "messaging.broadcasts.tasks.send_welcome": {"queue": "priority"},
     "messaging.broadcasts.tasks.send_*": {"queue": "sends"},
     "messaging.broadcasts.tasks.dispatch_*": {"queue": "sends"},
     "*.tasks.process_webhook*": {"queue": "webhooks"},
@@ -378,9 +384,12 @@ SMS_RATE_LIMITS = {
 # unregistered traffic, so its bucket is held to this many segments per second (telnyx and twilio;
 # the console provider is exempt; 0 switches the limit off).
 SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default=1.0)
+# The part of each account and sender rate kept for one-to-one texts (replies, confirmations), so a
+# broadcast at full speed cannot make them wait (messaging/broadcasts/ratelimit.py: sending_limits).
+SMS_RATE_PRIORITY_SHARE = env.float("SMS_RATE_PRIORITY_SHARE", default=0.1)
 # The console registrar (embedded default) approves 10DLC submissions after this many seconds.
 CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", default=10.0)
-SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=200)
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
 SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)
 # A sending task renews its rows' lease every third of this while it works, so the lease only has to
@@ -407,6 +416,21 @@ WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=1.0
 WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24)
 WEBHOOK_LOG_RETENTION_DAYS = env.int("WEBHOOK_LOG_RETENTION_DAYS", default=30)
 
+# --- Monitoring: Prometheus /metrics (koinonia/metrics.py) and Sentry -----------------------------
+# Off by default: the page shows aggregate numbers only, and with METRICS_TOKEN wants that bearer token.
+# Several processes per machine (gunicorn, Celery prefork) also need PROMETHEUS_MULTIPROC_DIR.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from koinonia.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
 # --- Logging: JSON lines, each carrying the request id --------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -427,6 +451,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": "INFO"},
+        # One line per send task (what it served), like celery's own task lines: kept at INFO everywhere.
+        "messaging.broadcasts.fair": {"level": "INFO"},
     },
 }
 SPECTACULAR_SETTINGS.update(

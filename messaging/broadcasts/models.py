@@ -61,6 +61,9 @@ class Message(ChurchOwned):
     segments_sent = models.PositiveIntegerField(default=0, help_text="Segments handed to the provider (billed).")
     prepared_at = models.DateTimeField(null=True, blank=True, help_text="When recipients were materialized.")
     last_dispatched_at = models.DateTimeField(null=True, blank=True)
+    # When a send task last gave it a turn (messaging/broadcasts/fair.py): the least recently served
+    # church, then message, goes next; never served (NULL) goes first.
+    last_turn_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -90,6 +93,10 @@ class Message(ChurchOwned):
                 fields=["status", "scheduled_at"],
                 name="message_unfinished",
                 condition=Q(status__in=["scheduled", "queued", "sending"]),
+            ),
+            # The fair scheduler's "when was this church last served": sending messages only.
+            models.Index(
+                fields=["church", "last_turn_at"], name="message_sending_turns", condition=Q(status="sending")
             ),
         ]
 

@@ -29,7 +29,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from churches.models import Church, Member, SmsStatus
-from koinonia import events
+from koinonia import events, metrics
 from koinonia.bulk import bulk_update_rows
 from koinonia.hooks import segments_sent
 from messaging.broadcasts import event_data, ratelimit
@@ -285,6 +285,7 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
             for _ in done_buffer:
                 unwritten.release()
             provider.sends_recorded([o.provider_message_id for o in done_buffer if o.status == "sent"])
+            metrics.count_sends(provider=provider.name, kind="broadcast", outcomes=(o.status for o in done_buffer))
             done_buffer = []
         if pending and time.monotonic() - renewed_at > renew_every:
             # A slow provider or a throttled account must not let the lease run out under a live worker:

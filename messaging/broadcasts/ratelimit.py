@@ -79,25 +79,50 @@ def reserve(key: str, *, rate: float, n: int, burst: float | None = None) -> flo
 UNREGISTERED_LIMITED_PROVIDERS = frozenset({"telnyx", "twilio"})
 
 
-def sending_limits(*, provider: str, sender_number: str, registered: bool = True) -> list[tuple[str, float]]:
+def priority_share() -> float:
+    """The part of every account and sender rate kept for one-to-one texts (replies, opt-out and HELP
+    confirmations), between 0 and 0.9."""
+    return min(0.9, max(0.0, float(getattr(settings, "SMS_RATE_PRIORITY_SHARE", 0.1) or 0)))
+
+
+def sending_limits(
+    *, provider: str, sender_number: str, registered: bool = True, priority: bool = False
+) -> list[tuple[str, float]]:
     """The buckets one send draws from, with their rates (segments per second). A sender not on a
     live 10DLC campaign is held to ``SMS_RATE_UNREGISTERED_SENDER`` (its own bucket, so the debt run
-    up while throttled does not follow the number once it is registered)."""
+    up while throttled does not follow the number once it is registered).
+
+    Each limit is split in two buckets: broadcasts draw from one at ``1 - SMS_RATE_PRIORITY_SHARE`` of
+    the rate, one-to-one texts (``priority``) from another at the share. Reservation is FIFO with debt,
+    so with one shared bucket a reply would queue behind every broadcast thread's reservation (seconds
+    at peak); with its own it waits only for other replies, and the two together never exceed the
+    provider's limit. A share of 0 puts everyone back in the same buckets."""
     limits = getattr(settings, "SMS_RATE_LIMITS", {})
+    account = (f"account:{provider}", float(limits.get("account", 50)))
     sender = (f"sender:{sender_number}", float(limits.get("sender", 50)))
     unregistered_rate = float(getattr(settings, "SMS_RATE_UNREGISTERED_SENDER", 0) or 0)
     if not registered and unregistered_rate > 0 and provider in UNREGISTERED_LIMITED_PROVIDERS:
         sender = (f"sender-unregistered:{sender_number}", min(sender[1], unregistered_rate))
-    return [(f"account:{provider}", float(limits.get("account", 50))), sender]
+    share = priority_share()
+    if share <= 0:
+        return [account, sender]
+    if priority:
+        return [(f"priority-{key}", rate * share) for key, rate in (account, sender)]
+    return [(key, rate * (1 - share)) for key, rate in (account, sender)]
 
 
-def wait_for_capacity(*, provider: str, sender_number: str, segments: int, registered: bool = True) -> None:
+def wait_for_capacity(
+    *, provider: str, sender_number: str, segments: int, registered: bool = True, priority: bool = False
+) -> None:
     """Block until this send fits every bucket it draws from (raises on Redis errors: the caller
     treats that as a transient failure and puts the recipient back). ``registered``: the sender is
-    on a live 10DLC campaign (the pipeline passes ``bool(sender.campaign_id)``, already loaded)."""
+    on a live 10DLC campaign (the pipeline passes ``bool(sender.campaign_id)``, already loaded).
+    ``priority``: a one-to-one text, drawing from the reserved share (see ``sending_limits``)."""
     wait = max(
         reserve(key, rate=rate, n=segments)
-        for key, rate in sending_limits(provider=provider, sender_number=sender_number, registered=registered)
+        for key, rate in sending_limits(
+            provider=provider, sender_number=sender_number, registered=registered, priority=priority
+        )
     )
     if wait > 0:
         time.sleep(wait)

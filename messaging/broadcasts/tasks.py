@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from messaging.broadcasts import pipeline, services
+from messaging.broadcasts import fair, pipeline, services
 from messaging.broadcasts.delivery import BATCH_SCHEDULED_KEY, apply_pending_events, apply_status_batch
 from messaging.broadcasts.models import Message, ProviderEvent, Recipient
 
@@ -40,8 +40,11 @@ def count_message_audience(message_id: int) -> None:
 
 
 @shared_task(acks_late=True)
-def send_message(message_id: int) -> str:
-    state = pipeline.run_sending(message_id=message_id)
+def send_message(message_id: int | None = None) -> str:
+    """Serve every sending broadcast in fair turns (``fair.run_fair_sending``), not only ``message_id``:
+    the id says which broadcast asked for a sender. Returns that broadcast's state: "done", "waiting"
+    (held or backing-off rows remain) or "more" (budget spent, a successor carries on)."""
+    state = fair.run_fair_sending()
     if state == "more":  # time budget spent: yield the worker, carry on in a fresh task
         try:
             send_message.delay(message_id)
@@ -50,7 +53,12 @@ def send_message(message_id: int) -> str:
                 "could not enqueue the next send task; the sweeper will",
                 extra={"message_id": message_id, "error": repr(exc)},
             )
-    return state
+        return state
+    if message_id is None:
+        return "done"
+    if not Message.objects.filter(pk=message_id, status=Message.Status.SENDING).exists():
+        return "done"
+    return "done" if pipeline.finish_if_done(message_id=message_id) else "waiting"
 
 
 @shared_task(acks_late=True)
@@ -103,9 +111,15 @@ def sweep() -> dict:
         )
         .values_list("pk", flat=True)[:500]
     )
+    # Send tasks serve every sending message in turns (fair.py), so while any of them is alive (some
+    # message was served within a lease) a waiting message is in line and needs no task of its own:
+    # one more is enough. Only when none is alive does each message get its senders again.
+    senders_alive = Message.objects.filter(status=Message.Status.SENDING, last_dispatched_at__gte=quiet_since).exists()
     dispatched = 0
     for message_id in sending:
         if not pipeline.finish_if_done(message_id=message_id):
+            if senders_alive and dispatched:
+                continue
             _dispatch(message_id)
             dispatched += 1
     stats["dispatched"] = dispatched

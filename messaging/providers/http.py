@@ -21,6 +21,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from koinonia import metrics
 from koinonia.logging import scrub_personal_data
 from messaging.providers.base import (
     NumberError,
@@ -232,6 +233,7 @@ class HttpSmsProvider(SmsProvider):
         code, message = self._error_code_and_message(body) if body is not None else ("", "")
         info = self.error_codes.get(code)
         retry_after = retry_after_seconds(response.headers)
+        metrics.count_provider_error(provider=getattr(self, "name", self.label.lower()), status=response.status_code)
         if info is not None:
             if info.retryable:
                 return TransientSendError(info.reason, retry_after)

@@ -89,7 +89,7 @@ def test_old_records_are_pruned():
 
 def test_queue_depths_answer_for_the_configured_broker():
     depths = jobs.queue_depths()
-    assert set(depths) == {"sends", "webhooks", "default", "unacked"}
+    assert set(depths) == {"priority", "sends", "webhooks", "default", "unacked"}
     assert all(value is None or value >= 0 for value in depths.values())
 
 

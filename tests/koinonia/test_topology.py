@@ -69,6 +69,8 @@ def test_sends_have_a_worker_of_their_own():
         # A 100k broadcast may hold every slot of the worker it runs on: nothing else may wait behind it.
         assert workers[process]["queues"] == {"sends"}, (process, workers[process])
     assert any({"webhooks", "default"} <= w["queues"] for w in workers.values()), workers
+    serving_priority = [p for p, w in workers.items() if "priority" in w["queues"]]
+    assert serving_priority == ["worker"], workers
     hostnames = [w["hostname"] for w in workers.values()]
     assert None not in hostnames and len(set(hostnames)) == len(hostnames), hostnames
 
@@ -83,6 +85,9 @@ def test_every_registered_task_and_beat_job_routes_to_a_queue_a_procfile_worker_
     assert not unserved, f"tasks routed to queues no Procfile worker consumes: {unserved}"
     assert routes["messaging.broadcasts.tasks.send_message"] == "sends"
     assert routes["messaging.broadcasts.tasks.apply_status_events"] == "webhooks"
+    # One-to-one texts and welcomes never wait behind a broadcast's send tasks.
+    assert routes["conversations.tasks.send_conversation_message"] == "priority"
+    assert routes["messaging.broadcasts.tasks.send_welcome"] == "priority"
     assert routes["billing.tasks.process_webhook_stripe_event"] == "webhooks"
     for job in celery_app.conf.beat_schedule.values():
         assert job["task"] in routes, f"beat schedules {job['task']}, which no module registers"

@@ -160,14 +160,21 @@ class Worker(GroupProcess):
         concurrency: int = 2,
         log_path: Path | None = None,
         as_in_production: bool = False,
+        queues: str = "priority,sends,webhooks,default",
+        hostname: str | None = None,
+        loglevel: str = "WARNING",
     ):
         super().__init__(env, log_path=log_path)
         self.concurrency = concurrency
         self.flags = () if as_in_production else self.QUIET_FLAGS
+        self.queues = queues
+        self.hostname = hostname  # -n, e.g. "a@%h": two workers on one machine need different names
+        self.loglevel = loglevel
 
     def command(self) -> list[str]:
+        name = ("-n", self.hostname) if self.hostname else ()
         return celery_command(
-            "worker", "-Q", "sends,webhooks,default", "-c", str(self.concurrency), *self.flags, "-l", "WARNING"
+            "worker", "-Q", self.queues, *name, "-c", str(self.concurrency), *self.flags, "-l", self.loglevel
         )
 
 

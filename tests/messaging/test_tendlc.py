@@ -645,6 +645,7 @@ def test_support_links_a_refused_number_again(
 def test_unregistered_senders_draw_from_a_slow_bucket(settings):
     settings.SMS_RATE_LIMITS = {"account": 50, "sender": 50}
     settings.SMS_RATE_UNREGISTERED_SENDER = 1.5
+    settings.SMS_RATE_PRIORITY_SHARE = 0
     limits = dict(ratelimit.sending_limits(provider="telnyx", sender_number="+1312", registered=False))
     assert limits == {"account:telnyx": 50.0, "sender-unregistered:+1312": 1.5}
     assert (
@@ -691,6 +692,8 @@ def test_sending_is_throttled_until_the_campaign_is_live(
     monkeypatch.setattr(ratelimit, "wait_for_capacity", spy)
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:9"  # status callbacks go nowhere
     settings.SMS_RATE_UNREGISTERED_SENDER = 4.0
+    # The whole rate for broadcasts, so the unregistered sender's bucket is exactly the configured 4/s.
+    settings.SMS_RATE_PRIORITY_SHARE = 0
     world.church.quiet_hours_start = world.church.quiet_hours_end
     world.church.save()
     suffix = f"{int(time.time() * 1000) % 10000:04d}"
