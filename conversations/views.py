@@ -129,6 +129,11 @@ class ConversationView(InboxMixin, View):
         return render(self.request, "conversations/thread.html", context, status=status)
 
 
+def _is_id(text: str) -> bool:
+    """A row id as typed in a query string: ASCII digits that fit a bigint (else it is ignored)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 class ConversationUpdatesView(InboxMixin, View):
     """New thread items after ``after`` (an id), as HTML to append, and the current status badge of the
     replies named in ``pending`` (ids the page still shows as on their way); polled by inbox.js."""
@@ -139,7 +144,7 @@ class ConversationUpdatesView(InboxMixin, View):
             after = int(request.GET.get("after", "0"))
         except ValueError:
             after = 0
-        pending = [int(p) for p in request.GET.get("pending", "").split(",") if p.isdigit()]
+        pending = [int(p) for p in request.GET.get("pending", "").split(",")[:50] if _is_id(p)]
         items = selectors.thread_messages(conversation=conversation, after_id=after)
         if items:
             services.conversation_mark_read(church=request.church, conversation=conversation)

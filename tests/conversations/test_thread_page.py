@@ -114,6 +114,14 @@ def test_a_replys_status_updates_live_and_on_reload(hooks, world, other_world, m
     assert other_world.page_client(Role.OWNER).get(updates_url, {"pending": reply.pk}).status_code == 404
 
 
+def test_odd_pending_ids_are_ignored_not_an_error(hooks, world, member):
+    conversation = thread_of(hooks, member)
+    url = reverse("conversation_updates", args=[conversation.pk])
+    for pending in ("abc", "²", "99999999999999999999999", ",,", "-1", "1" * 5000):
+        response = world.page_client(Role.VIEWER).get(url, {"pending": pending})
+        assert response.status_code == 200 and response.json()["statuses"] == {}, pending
+
+
 # --- the unread badge in the main navigation --------------------------------------------------------
 
 
