@@ -84,9 +84,12 @@ def set_viewport(driver, viewport: dict) -> None:
 
 
 def wait_for(driver, condition, timeout=10):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+    # A page that polls replaces the elements it updates: one found a moment ago may be gone; look again.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(lambda d: condition(d))
 
 
 def sign_in(driver, live_server, user):
