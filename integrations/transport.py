@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import certifi
 import urllib3
 from django.conf import settings
 
@@ -87,20 +86,7 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> AttemptResult:
         "User-Agent": USER_AGENT,
         **headers,
     }
-    if scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address,
-            port,
-            timeout=TIMEOUT,
-            retries=False,
-            maxsize=1,
-            server_hostname=host,
-            assert_hostname=host,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=TIMEOUT, retries=False, maxsize=1)
+    pool = netguard.pinned_pool(scheme=scheme, address=address, host=host, port=port, timeout=TIMEOUT)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         response = pool.urlopen(

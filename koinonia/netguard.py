@@ -12,6 +12,9 @@ aimed at a loopback fake)."""
 import ipaddress
 import socket
 
+import certifi
+import urllib3
+
 
 class AddressRefused(ValueError):
     """The target is not at a public address."""
@@ -52,3 +55,21 @@ def literal_address(host: str) -> str | None:
     except ValueError:
         return None
     return candidate
+
+
+def pinned_pool(*, scheme: str, address: str, host: str, port: int, timeout) -> urllib3.HTTPConnectionPool:
+    """A one-connection pool to the checked ``address``, verifying TLS against ``host``'s name (SNI and the
+    certificate are the name's; the socket is the address we checked). No retries: callers decide."""
+    if scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            address,
+            port,
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)

@@ -3,7 +3,8 @@
 
 Production shape: one worker process (``celery worker -Q sends,webhooks,default``, prefork, 2 children),
 base settings (SEND_CONCURRENCY 32 threads per send task, SEND_PARALLELISM 2 tasks per broadcast,
-SEND_BATCH_SIZE 200), the Redis token buckets set to the provider's limit (SMS_RATE_ACCOUNT/SENDER).
+SEND_BATCH_SIZE recipients per fair turn), the Redis token buckets set to the provider's limit
+(SMS_RATE_ACCOUNT/SENDER).
 The broadcast goes in through ``message_send`` (prepare task published to Redis); the fake, in a process
 of its own, records the time and status of every answer. Sustained rate = accepted sends per second
 from 2 s after the first to 0.5 s before the last (ramp-up, initial bursts and tail excluded).
@@ -127,7 +128,7 @@ def _phase(church, owner, member_ids, *, fake_rate, our_rate, extra_env=None) ->
 
 
 def run() -> dict:
-    from django.conf import settings as django_settings  # noqa: F401
+    from django.conf import settings as django_settings
 
     load_at_start = os.getloadavg()
     church, owner, _sender, ids = _setup()
@@ -173,7 +174,12 @@ def run() -> dict:
             "provider_limit_per_s": RATE,
             "our_limits": "SMS_RATE_ACCOUNT = SMS_RATE_SENDER = provider limit (Redis token buckets)",
             "workers": "1 celery worker, prefork concurrency 2, queues sends,webhooks,default",
-            "settings": "koinonia.settings.base: SEND_CONCURRENCY 32, SEND_PARALLELISM 2, SEND_BATCH_SIZE 200",
+            "settings": (
+                f"koinonia.settings.base: SEND_CONCURRENCY {django_settings.SEND_CONCURRENCY}, "
+                f"SEND_PARALLELISM {django_settings.SEND_PARALLELISM}, "
+                f"SEND_BATCH_SIZE {django_settings.SEND_BATCH_SIZE}, "
+                f"SMS_RATE_PRIORITY_SHARE {django_settings.SMS_RATE_PRIORITY_SHARE} (lent while no reply is sent)"
+            ),
             "in_flight_bound_per_s": in_flight_bound,
             "status_callbacks": "off in the fake (this scenario measures sending)",
             "load_average_at_start": [round(v, 1) for v in load_at_start],

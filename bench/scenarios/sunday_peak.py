@@ -77,6 +77,7 @@ def _reply(church, owner, sender, member):
 
 
 def run() -> dict:
+    from django.conf import settings
     from django.db import connection
     from django.db.models import Count, Max, Min
 
@@ -274,9 +275,13 @@ def run() -> dict:
             "scaled_down": (n_small, small_size, big_size) != (1000, 50, 100_000),
             "provider_latency_s": LATENCY,
             "provider_limit_per_s": RATE,
-            "our_limits": "SMS_RATE_ACCOUNT = SMS_RATE_SENDER = 200 (SMS_RATE_PRIORITY_SHARE 0.1 kept for replies)",
+            "our_limits": "SMS_RATE_ACCOUNT = SMS_RATE_SENDER = 200 (SMS_RATE_PRIORITY_SHARE 0.1 kept for replies "
+            "while they are sent)",
             "workers": "2 sends nodes (-Q sends, prefork 2) + 1 worker (-Q priority,webhooks,default, prefork 2)",
-            "settings": "workers on base settings: SEND_BATCH_SIZE 50 per turn, SEND_CONCURRENCY 32",
+            "settings": (
+                f"workers on base settings: SEND_BATCH_SIZE {settings.SEND_BATCH_SIZE} per turn, "
+                f"SEND_CONCURRENCY {settings.SEND_CONCURRENCY}"
+            ),
             "load_average_at_start": [round(v, 1) for v in load_at_start],
         },
         "measurements": {

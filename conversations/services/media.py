@@ -6,7 +6,6 @@ import logging
 import uuid
 from urllib.parse import urljoin, urlsplit
 
-import certifi
 import urllib3
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -107,20 +106,7 @@ def _open(url: str, provider: str, *, auth_host: str):
     if provider == "twilio" and host == auth_host and settings.TWILIO_ACCOUNT_SID:
         token = f"{settings.TWILIO_ACCOUNT_SID}:{settings.TWILIO_AUTH_TOKEN}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address,
-            port,
-            timeout=TIMEOUT,
-            retries=False,
-            maxsize=1,
-            server_hostname=host,
-            assert_hostname=host,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=TIMEOUT, retries=False, maxsize=1)
+    pool = netguard.pinned_pool(scheme=parts.scheme, address=address, host=host, port=port, timeout=TIMEOUT)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         response = pool.urlopen(

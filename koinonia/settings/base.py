@@ -385,19 +385,24 @@ SMS_RATE_LIMITS = {
 # the console provider is exempt; 0 switches the limit off).
 SMS_RATE_UNREGISTERED_SENDER = env.float("SMS_RATE_UNREGISTERED_SENDER", default=1.0)
 # The part of each account and sender rate kept for one-to-one texts (replies, confirmations), so a
-# broadcast at full speed cannot make them wait (messaging/broadcasts/ratelimit.py: sending_limits).
+# broadcast at full speed cannot make them wait — lent to broadcasts whenever no one-to-one text was sent in
+# the last SMS_RATE_PRIORITY_WINDOW seconds (messaging/broadcasts/ratelimit.py: reserve_shared).
 SMS_RATE_PRIORITY_SHARE = env.float("SMS_RATE_PRIORITY_SHARE", default=0.1)
+SMS_RATE_PRIORITY_WINDOW = env.float("SMS_RATE_PRIORITY_WINDOW", default=10.0)
 # The console registrar (embedded default) approves 10DLC submissions after this many seconds.
 CONSOLE_TENDLC_APPROVAL_SECONDS = env.float("CONSOLE_TENDLC_APPROVAL_SECONDS", default=10.0)
-SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=50)
+# One turn of fair sending (messaging/broadcasts/fair.py): two waves of SEND_CONCURRENCY hand-offs, so no
+# thread idles at a turn's tail, and small enough that a turn of a big broadcast takes well under a second.
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=64)
 SEND_CONCURRENCY = env.int("SEND_CONCURRENCY", default=32)
 SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=2)
 # A sending task renews its rows' lease every third of this while it works, so the lease only has to
 # outlive a missed renewal or two: a killed worker's rows go back to the queue (sweeper) this soon after.
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=30)
 # Send results are written back (one set-based UPDATE) once this many are waiting or the oldest has
-# waited this long: what a killed worker can have sent without recording it, so texted twice later.
-SEND_FLUSH_SIZE = env.int("SEND_FLUSH_SIZE", default=20)
+# waited this long: what a killed worker can have sent without recording it, so texted twice later. Each
+# write-back also moves the counters and the billing meter (~10 statements), so half a turn per write-back.
+SEND_FLUSH_SIZE = env.int("SEND_FLUSH_SIZE", default=32)
 SEND_FLUSH_SECONDS = env.float("SEND_FLUSH_SECONDS", default=0.5)
 SEND_RETRY_BASE_SECONDS = env.float("SEND_RETRY_BASE_SECONDS", default=5.0)
 SEND_TASK_TIME_BUDGET = env.float("SEND_TASK_TIME_BUDGET", default=60)

@@ -8,7 +8,10 @@ church sending 50 waited behind it. Now a send task is a server of all ready wor
    recipient, the one whose **church** was served least recently, then the church's least recently
    served message, never-served first. The pick locks the message row (``FOR UPDATE … SKIP LOCKED``),
    stamps ``last_turn_at`` and commits, so concurrent tasks on any number of worker nodes take
-   different messages and the stamp rotates everyone to the back of the line;
+   different messages and the stamp rotates everyone to the back of the line. When every ready
+   message is locked at that instant (one broadcast running, its row busy with a write-back), the
+   task serves it anyway rather than stopping: recipient claims are SKIP LOCKED, so senders sharing
+   one message take different rows;
 2. leases one small batch of it (SEND_BATCH_SIZE recipients, ``pipeline.claim_batch``: SKIP LOCKED
    leases, renewals, back-pressure, the sweeper and the lease-guarded write-back are unchanged), sends it
    under the same rate limits (``pipeline.send_batch``) and, if that was the tail, marks the message sent.
@@ -61,18 +64,22 @@ def next_turn() -> int | None:
         message_id = (
             _ready_messages(now).select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True).first()
         )
-        if message_id is None:
-            return None
-        # A worker is at it: the sweeper leaves the message alone while last_dispatched_at stays fresh.
-        Message.objects.filter(pk=message_id).update(last_turn_at=now, last_dispatched_at=now)
-    return message_id
+        if message_id is not None:
+            # A worker is at it: the sweeper leaves the message alone while last_dispatched_at stays fresh.
+            Message.objects.filter(pk=message_id).update(last_turn_at=now, last_dispatched_at=now)
+            return message_id
+    # Every ready message is locked at this instant: another sender is picking it, or writing its results
+    # back (record_outcomes moves the counters on the row). With one broadcast running that is nearly
+    # always so, and stopping here left one sender doing all the work. Share it instead: claims of its
+    # recipients are SKIP LOCKED, so two senders on one message take different rows.
+    return _ready_messages(now).values_list("id", flat=True).first()
 
 
 def run_fair_sending(*, time_budget: float | None = None, first: int | None = None) -> str:
     """Serve turns until nothing is ready ("idle") or the time budget is spent ("more").
     ``first``: a message to give the first turn (tests and direct calls); the rest go by ``next_turn``."""
     budget = time_budget if time_budget is not None else pipeline._setting("SEND_TASK_TIME_BUDGET", 60)
-    size = pipeline._setting("SEND_BATCH_SIZE", 50)
+    size = pipeline._setting("SEND_BATCH_SIZE", 64)
     deadline = time.monotonic() + budget
     turns = served = 0
     state = "more"

@@ -15,11 +15,12 @@ changes nothing.
 """
 
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -246,13 +247,16 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
     provider = get_provider(message.sender.provider)
     webhook_url = webhook_url_for(provider.name)
     halted, lease_lost = threading.Event(), threading.Event()
-    flush_size = _setting("SEND_FLUSH_SIZE", 20)
+    flush_size = _setting("SEND_FLUSH_SIZE", 32)
     flush_seconds = _setting("SEND_FLUSH_SECONDS", 0.5)
     # Back-pressure: a thread may start a hand-off only while fewer than flush_size + concurrency results
     # are in flight or unwritten. Without it the threads keep sending while a slow write-back runs, and a
     # worker killed then would leave far more handed-off-but-unrecorded texts to be sent again.
     unwritten = threading.Semaphore(flush_size + _setting("SEND_CONCURRENCY", 32))
-    pending = {
+    # Completed hand-offs arrive on a queue (a done-callback per future): ``concurrent.futures.wait`` over
+    # the pending set re-arms a waiter on every pending future at each call, O(n²) per batch.
+    completed: queue.SimpleQueue = queue.SimpleQueue()
+    for row in batch.rows:
         executor.submit(
             _send_one_gated,
             unwritten,
@@ -263,9 +267,8 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
             webhook_url=webhook_url,
             halted=halted,
             lease_lost=lease_lost,
-        )
-        for row in batch.rows
-    }
+        ).add_done_callback(completed.put)
+    pending = len(batch.rows)
     renew_every = _lease_seconds() / 3
     done_buffer: list[Outcome] = []
     oldest = 0.0  # when the oldest unwritten result came in
@@ -273,7 +276,8 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
     renewed_at = time.monotonic()
     while pending or done_buffer:
         if pending:
-            done, pending = wait(pending, timeout=min(0.25, flush_seconds), return_when=FIRST_COMPLETED)
+            done = _completed_futures(completed, timeout=min(0.25, flush_seconds))
+            pending -= len(done)
             if done and not done_buffer:
                 oldest = time.monotonic()
             done_buffer.extend(o for o in (future.result() for future in done) if o.status != "lost")
@@ -298,6 +302,19 @@ def send_batch(batch: Batch, *, executor: ThreadPoolExecutor) -> None:
             renewed_at = time.monotonic()
     if halt_reason:
         _db_retry(halt_message, message_id=message.pk, reason=halt_reason)
+
+
+def _completed_futures(completed: queue.SimpleQueue, *, timeout: float) -> list:
+    """The futures completed so far: waits up to ``timeout`` for the first, then takes what else is there."""
+    try:
+        done = [completed.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(completed.get_nowait())
+        except queue.Empty:
+            return done
 
 
 def renew_lease(batch: Batch) -> bool:
@@ -351,20 +368,21 @@ def record_outcomes(*, message: Message, lease: datetime, outcomes: Iterable[Out
     transaction. Rows whose lease changed (swept and re-claimed) are left alone."""
     outcomes = list(outcomes)
     now = timezone.now()
-    objs = []
-    for o in outcomes:
-        r = Recipient(id=o.recipient_id, claimed_until=None, error_code=o.error_code, error_reason=o.error_reason)
-        if o.status in _FINAL:
-            r.status = _FINAL[o.status]
-            r.send_after = None
-        else:
-            r.status = Recipient.Status.QUEUED
-            r.send_after = o.send_after
-        r.provider_message_id = o.provider_message_id
-        r.segments = o.segments or None
-        r.sent_at = now if o.status == "sent" else None
-        r.failed_at = now if o.status == "failed" else None
-        objs.append(r)
+    objs = [
+        {
+            "id": o.recipient_id,
+            "status": _FINAL.get(o.status, Recipient.Status.QUEUED),
+            "claimed_until": None,
+            "send_after": None if o.status in _FINAL else o.send_after,
+            "provider_message_id": o.provider_message_id,
+            "segments": o.segments or None,
+            "error_code": o.error_code,
+            "error_reason": o.error_reason,
+            "sent_at": now if o.status == "sent" else None,
+            "failed_at": now if o.status == "failed" else None,
+        }
+        for o in outcomes
+    ]
     by_status = {key: [o for o in outcomes if o.status == key] for key in ("sent", "failed", "skipped")}
     segments_total = sum(o.segments for o in by_status["sent"])
     with transaction.atomic():
@@ -474,7 +492,7 @@ def run_sending(*, message_id: int, time_budget: float | None = None) -> str:
     """Claim and send batches of one message until nothing is due or the time budget is spent.
     Returns "done", "waiting" (held or backing-off rows remain) or "more" (budget spent)."""
     budget = time_budget if time_budget is not None else _setting("SEND_TASK_TIME_BUDGET", 60)
-    size = _setting("SEND_BATCH_SIZE", 200)
+    size = _setting("SEND_BATCH_SIZE", 64)
     deadline = time.monotonic() + budget
     with ThreadPoolExecutor(max_workers=_setting("SEND_CONCURRENCY", 32), thread_name_prefix="send") as executor:
         while time.monotonic() < deadline:

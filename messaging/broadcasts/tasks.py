@@ -22,7 +22,7 @@ def _dispatch(message_id: int) -> None:
     message = Message.objects.filter(pk=message_id).values("queued_count").first()
     if not message:
         return
-    batches = -(-max(message["queued_count"], 1) // getattr(settings, "SEND_BATCH_SIZE", 200))
+    batches = -(-max(message["queued_count"], 1) // getattr(settings, "SEND_BATCH_SIZE", 64))
     for _ in range(max(1, min(batches, getattr(settings, "SEND_PARALLELISM", 2)))):
         send_message.delay(message_id)
 

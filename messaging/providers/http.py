@@ -68,6 +68,11 @@ def session_for(base_url: str) -> requests.Session:
             session.mount("https://", adapter)
             # Shared across threads: keep it stateless (providers authenticate per request).
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            # Read the proxy and CA-bundle environment once, not on every request: with trust_env requests
+            # re-reads it per send, a fifth of the send pipeline's CPU.
+            session.proxies = requests.utils.get_environ_proxies(base_url)
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.trust_env = False
             _sessions[base_url] = session
         return session
 

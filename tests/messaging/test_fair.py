@@ -79,3 +79,37 @@ def test_a_broadcast_of_an_exact_multiple_of_the_batch_size_finishes_without_the
         assert fair.run_fair_sending(time_budget=60) == "idle"
     message.refresh_from_db()
     assert message.status == "sent" and message.counts["queued"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broadcast_whose_row_is_busy_is_still_served_by_a_second_sender(monkeypatch):
+    """One broadcast running: its row is locked by another sender's pick or write-back. A second sender
+    must share the work (recipient claims are SKIP LOCKED), not stop as if nothing were ready."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (SQLite has no SKIP LOCKED and locks the whole file)")
+    monkeypatch.setattr("messaging.enqueue._send", lambda *args, **kwargs: None)  # no worker: it stays sending
+    church = ChurchFactory()
+    message = _sending(church)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                Message.objects.select_for_update().get(pk=message.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        assert fair.next_turn() == message.pk
+    finally:
+        release.set()
+        holder.join(timeout=30)

@@ -29,7 +29,7 @@ from tests.messaging.support import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.pipeline]
 
-LEASE_SECONDS = 6
+LEASE_SECONDS = 10  # production: 30; short so a killed worker's rows come back fast, long enough for a busy CI box
 
 
 @pytest.fixture
