@@ -41,7 +41,7 @@ Outcome = ProviderEvent.Outcome
 INBOUND_EVENT_TYPE = "message.received"
 BATCH_SCHEDULED_KEY = "conversations:inbound-batch-scheduled"
 BATCH_TASK = "conversations.tasks.apply_inbound_events"
-BATCH_SIZE = 100  # texts per transaction: a thread lock is held at most one batch long
+BATCH_SIZE = 25  # texts per transaction: a STOP waits at most one batch for a thread this batch locked
 BATCH_TIME_BUDGET_S = 10.0  # one task applies batches this long, then hands over to a fresh task
 SWEEP_AFTER_S = 10  # a stored text this old with no batch applying it is the sweeper's
 # Intents that change consent: applied in the request, in arrival order (see the module docstring).
