@@ -84,11 +84,13 @@ def conversation_list(
     q = (q or "").replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL; no message contains one
     if q:
         text = Q(last_message_preview__icontains=q)
-        words = q.split()
+        # Names: the church's own members whose first or last name starts with each word (the member
+        # search's rule), found by the (church, UPPER(name)) prefix indexes, not by joining every
+        # conversation to a scan of all churches' members.
         name = Q()
-        for word in words[:3]:
-            name &= Q(member__first_name__icontains=word) | Q(member__last_name__icontains=word)
-        text |= name
+        for word in q.split()[:3]:
+            name &= Q(first_name__istartswith=word) | Q(last_name__istartswith=word)
+        text |= Q(member_id__in=Member.objects.for_church(church).filter(name).values("id"))
         hashed = _phone_hash_of(church, q)
         if hashed:
             text |= Q(member__phone_hash=hashed) | Q(visitor_phone_hash=hashed)

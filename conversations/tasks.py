@@ -6,6 +6,7 @@ import this one; the services that enqueue (``outbound``, ``inbound``) import it
 from celery import shared_task
 
 from conversations.services.handoff import message_deliver
+from conversations.services.inbound_batch import batch_started, inbound_batches_apply, inbound_sweep
 from conversations.services.media import inbound_media_fetch
 from conversations.services.notifications import inbound_notify
 
@@ -28,3 +29,17 @@ def fetch_inbound_media(message_id: int, attempt: int = 1) -> None:
 @shared_task
 def notify_staff_of_inbound(message_id: int) -> None:
     inbound_notify(message_id=message_id)
+
+
+@shared_task
+def apply_inbound_events() -> int:
+    """Stored inbound texts, applied in batches (queue ``webhooks``). The scheduling key is cleared
+    first, so texts stored while this runs schedule the next task."""
+    batch_started()
+    return inbound_batches_apply()
+
+
+@shared_task
+def sweep_inbound_events() -> int:
+    """Beat: stored texts no batch applied (a lost task, a killed worker)."""
+    return inbound_sweep()

@@ -37,7 +37,7 @@ EventHandler = Callable[[str, dict], None]
 # Telnyx event type ("number_order.complete", "10dlc.campaign.update"...) → handler(provider, payload)
 _handlers: dict[str, EventHandler] = {}
 
-InboundHandler = Callable[[InboundText], None]
+InboundHandler = Callable[[InboundText], str | None]
 _inbound_handlers: list[InboundHandler] = []
 
 
@@ -57,9 +57,12 @@ def ingest_status(provider: str, payload: dict) -> str:
     return accept_status(get_provider(provider).parse_status(payload))
 
 
-def _hand_inbound(inbound: InboundText) -> None:
+def _hand_inbound(inbound: InboundText) -> str:
+    """The handlers' outcome ("received", "duplicate", "opt-out"…), for the logs and the answer."""
+    outcome = ""
     for handler in _inbound_handlers:
-        handler(inbound)
+        outcome = handler(inbound) or outcome
+    return outcome
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -95,8 +98,8 @@ def telnyx_webhook(request):
         if event_type in telnyx_callbacks.STATUS_EVENT_TYPES:
             return JsonResponse({"received": True, "outcome": ingest_status("telnyx", payload)})
         if event_type == telnyx_callbacks.INBOUND_EVENT_TYPE and _inbound_handlers:
-            _hand_inbound(telnyx_callbacks.parse_inbound(payload))
-            return JsonResponse({"received": True})
+            outcome = _hand_inbound(telnyx_callbacks.parse_inbound(payload))
+            return JsonResponse({"received": True, "outcome": outcome})
         handler = _handlers.get(event_type)
         if handler is None:
             return JsonResponse({"received": True, "outcome": "ignored"})

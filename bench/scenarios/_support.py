@@ -91,3 +91,25 @@ def raw_cursor():
     """The psycopg cursor under Django's connection (for COPY)."""
     connection.ensure_connection()
     return connection.connection.cursor()
+
+
+MINIMAL_URLCONF = "bench.scenarios._minimal_urls"
+MINIMAL_PAGE = "/bench-minimal/"
+MINIMAL_PAGE_DEFINITION = (
+    "x_minimal_page = p50 / p50 of /bench-minimal/ through the same client: a ChurchPageMixin page "
+    "(session, sign-in, church resolution, role check, middleware) answering 'ok' with no template and no "
+    "query of its own, the floor every signed-in page pays (not the dashboard, which counts members)"
+)
+
+
+def minimal_page(client, repeat: int) -> dict:
+    """p50/p95 of the truly minimal signed-in page and its query count. The caller runs under
+    ``override_settings(ROOT_URLCONF=MINIMAL_URLCONF)`` (the project's URLs plus that page)."""
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        assert client.get(MINIMAL_PAGE).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        client.get(MINIMAL_PAGE)
+    query_count = len(queries)
+    return {**ms(timed(lambda: client.get(MINIMAL_PAGE), repeat)), "queries": query_count}

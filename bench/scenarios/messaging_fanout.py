@@ -1,5 +1,5 @@
 """Fan-out: POST /api/v1/messages answers as fast for 100k recipients as for 10; recipients materialize
-near the speed of a bare INSERT … SELECT into the same table.
+near the speed of COPY into the same table.
 
 Part 1 posts through Django's test client with an API key, alternating a 10-member group and the whole
 100,000-member church (distinct Idempotency-Keys). ``prepare_message`` is published to the real Redis
@@ -9,11 +9,13 @@ the audience (the worker does). For the record, the whole church is then posted 
 allowance is a hard limit (no overage): the request must count the audience as far as the allowance
 left, so that series grows with the audience by design (informational, no target).
 
-Part 2 times ``materialize_recipients`` for the 100k audience against a bare ``INSERT … SELECT`` of the
-same columns into the same table: 5 back-to-back pairs in alternating order, a fresh message each time,
-its rows deleted (and the table vacuumed) between runs; the ratio is the median of the pairs' ratios.
-For scale, the bare insert also goes into a copy of the table with the same indexes but no foreign keys,
-and into one with neither (heap only): where a fan-out's time goes.
+Part 2 times ``materialize_recipients`` for the 100k audience against ``COPY … FROM STDIN`` of the same
+rows (read beforehand, not timed) into the same table — the fastest way PostgreSQL loads rows into a
+table with these indexes and foreign keys, so not the code compared with itself (materialize is one
+``INSERT … SELECT``, which a bare ``INSERT … SELECT`` only repeats): 5 back-to-back pairs in alternating
+order, a fresh message each time, its rows deleted (and the table vacuumed) between runs; the ratio is the
+median of the pairs' ratios. The limit below that: the same COPY into a copy of the table with no index
+and no foreign key (heap only), and, between the two, with the same indexes but no foreign keys.
 """
 
 import json
@@ -25,13 +27,13 @@ from django.db import connection
 from django.test import Client
 
 from bench import messaging_support as support
-from bench.scenarios._support import bench_plan, ms, percentile
+from bench.scenarios._support import bench_plan, ms, percentile, raw_cursor
 
 MEMBERS = 100_000
 GROUP_SIZE = 10
 REQUESTS = 40  # per audience (after warm-up)
 WARMUP = 5
-RUNS = 5  # ours / bare pairs
+RUNS = 5  # ours / COPY pairs
 VARIANT_RUNS = 2  # the breakdown (heap, indexes, FKs) is informational
 P95_TARGET_MS = 100.0
 RATIO_TARGET = 0.8
@@ -123,19 +125,24 @@ VARIANTS = {
 }
 
 
+def _audience_rows(church) -> list[tuple]:
+    """What materialize reads for each recipient (church, member, phone as stored), fetched once."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT church_id, id, phone FROM churches_member WHERE church_id = %s", [church.pk])
+        return cursor.fetchall()
+
+
 def _materialize_timings(church, sender) -> dict:
+    from django.utils import timezone
+
     from messaging.broadcasts.audience import materialize_recipients
     from messaging.models import Message
 
-    bare_sql = (
-        f"INSERT INTO {{table}} ({COLUMNS}) "
-        "SELECT m.church_id, %s, m.id, m.phone, 'queued', '', '', '', 0, now() "
-        "FROM churches_member m WHERE m.church_id = %s"
-    )
     with connection.cursor() as cursor:
         for table, like in VARIANTS.items():
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
             cursor.execute(f"CREATE TABLE {table} (LIKE messaging_recipient {like})")
+    audience = _audience_rows(church)
     ours, bare, counts = [], [], []
     variants: dict[str, list[float]] = {table: [] for table in VARIANTS}
 
@@ -148,12 +155,17 @@ def _materialize_timings(church, sender) -> dict:
         Message.objects.filter(pk=message.pk).delete()
 
     def time_bare(table: str, samples: list[float]) -> int:
+        """COPY the audience's rows into ``table`` in one transaction (as materialize commits once)."""
         message = _fresh_message(church, sender)
-        with connection.cursor() as cursor:
-            started = time.perf_counter()
-            cursor.execute(bare_sql.format(table=table), [message.pk, church.pk])
-            samples.append(time.perf_counter() - started)
-            rows = cursor.rowcount
+        now = timezone.now()
+        cursor = raw_cursor()
+        started = time.perf_counter()
+        with cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
+            for church_id, member_id, phone in audience:
+                copy.write_row((church_id, message.pk, member_id, phone, "queued", "", "", "", 0, now))
+        connection.connection.commit()
+        samples.append(time.perf_counter() - started)
+        rows = len(audience)
         _clear(table, message.pk)
         Message.objects.filter(pk=message.pk).delete()
         return rows
@@ -242,7 +254,7 @@ def run() -> dict:
             "target": "≈ 1 (≤ 1.5)",
             "pass": latency_ratio <= 1.5,
         },
-        "materialize_speed_vs_bare_insert": {
+        "materialize_speed_vs_copy": {
             "value": round(speed_ratio, 3),
             "target": f">= {RATIO_TARGET}",
             "pass": speed_ratio >= RATIO_TARGET,
@@ -267,9 +279,9 @@ def run() -> dict:
         }
         for label, values in (
             ("materialize_recipients", materialize["ours_s"]),
-            ("bare INSERT … SELECT", materialize["bare_s"]),
-            ("bare, same indexes, no FKs (copy)", materialize["bare_same_indexes_no_fks_s"]),
-            ("bare, heap only (copy)", materialize["bare_heap_only_s"]),
+            ("COPY into the same table", materialize["bare_s"]),
+            ("COPY, same indexes, no FKs (table copy)", materialize["bare_same_indexes_no_fks_s"]),
+            ("COPY, heap only: no index, no FK (table copy)", materialize["bare_heap_only_s"]),
         )
     ]
     rows += [
@@ -300,8 +312,8 @@ def run() -> dict:
             },
             "messages_left_after_cleanup": leftover,
             "materialize": materialize,
-            # Where a bare insert's time goes (best runs): heap, index upkeep, deferred FK checks at commit.
-            "bare_insert_breakdown_s": {
+            # Where a COPY's time goes (best runs): heap, index upkeep, FK checks.
+            "copy_breakdown_s": {
                 "heap": round(best_heap, 3),
                 "indexes": round(best_no_fks - best_heap, 3),
                 "foreign_key_checks": round(best_bare - best_no_fks, 3),
@@ -312,16 +324,18 @@ def run() -> dict:
             "post_p50_100k_over_10": round(
                 statistics.median(samples["all_100k"]) / statistics.median(samples["group_10"]), 3
             ),
-            "materialize_bare_over_ours": round(speed_ratio, 3),  # median of the back-to-back pairs
-            "materialize_bare_over_ours_pairs": [round(r, 3) for r in pair_ratios],
-            "materialize_best_bare_over_best_ours": round(best_bare / best_ours, 3),
+            "materialize_copy_over_ours": round(speed_ratio, 3),  # median of the back-to-back pairs
+            "materialize_copy_over_ours_pairs": [round(r, 3) for r in pair_ratios],
+            "materialize_best_copy_over_best_ours": round(best_bare / best_ours, 3),
+            "materialize_heap_only_over_ours": round(best_heap / best_ours, 3),
         },
         "targets": targets,
         "passed": all(t["pass"] for t in targets.values()),
         "rows": rows,
         "summary": (
             f"POST p95: 10 → {p95['group_10']:.1f} ms, 100k → {p95['all_100k']:.1f} ms (ratio {latency_ratio:.2f}); "
-            f"materialize 100k: {best_ours:.3f} s vs bare {best_bare:.3f} s (ratio {speed_ratio:.2f}, target ≥ 0.8)"
+            f"materialize 100k: {best_ours:.3f} s vs COPY into the same table {best_bare:.3f} s (ratio "
+            f"{speed_ratio:.2f}, target ≥ {RATIO_TARGET}), heap-only limit {best_heap:.3f} s"
         ),
     }
 

@@ -11,6 +11,7 @@ emailing staff, sending replies) runs in tasks after commit, so the webhook answ
 import logging
 from dataclasses import dataclass
 
+from celery import signature
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from phonenumbers import country_code_for_region
@@ -87,6 +88,13 @@ def inbound_receive(*, inbound: InboundText) -> str:
         outcome = _process(inbound=inbound, church=sender.church, number=sender)
         ProviderEvent.objects.filter(pk=event.pk).update(detail=outcome[:200])
     return outcome
+
+
+def inbound_apply(*, inbound: InboundText, number: SenderNumber, settings_row: InboxSettings | None = None) -> str:
+    """Apply one stored inbound text to its church (the inbound batch: ``inbound_batch.py``; the caller
+    holds the transaction and has stored the event). ``settings_row``: the church's inbox settings when
+    the caller already read them (one read per church per batch)."""
+    return _process(inbound=inbound, church=number.church, number=number, settings_row=settings_row)
 
 
 def _find_sender(church: Church, inbound: InboundText) -> _Sender:
@@ -182,8 +190,10 @@ def _decide(inbound: InboundText, who: _Sender, conversation_opted_out: bool) ->
     return verdict
 
 
-def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> str:
-    settings_row = inbox_settings_get(church=church)
+def _process(
+    *, inbound: InboundText, church: Church, number: SenderNumber, settings_row: InboxSettings | None = None
+) -> str:
+    settings_row = settings_row or inbox_settings_get(church=church)
     who = _find_sender(church, inbound)
     thread = _existing_thread(church, who)
     verdict = _decide(inbound, who, bool(thread is not None and thread.member_id is None and thread.visitor_opted_out))
@@ -239,17 +249,17 @@ def _process(*, inbound: InboundText, church: Church, number: SenderNumber) -> s
     )
 
     message_id = message.pk
-    # The tasks are imported here, not at the top: a worker imports conversations.tasks first, which
-    # loads this package (its __init__ imports this module). The tasks never import this module.
+    # The tasks are named, not imported: conversations.tasks runs the inbound batch, which calls this
+    # module, so importing the tasks here (even inside the function) would make an import cycle.
     if message.media:
-        from conversations.tasks import fetch_inbound_media
-
-        transaction.on_commit(lambda: fetch_inbound_media.delay(message_id))
+        transaction.on_commit(lambda: _enqueue("conversations.tasks.fetch_inbound_media", message_id))
     if verdict.intent in (Intent.NONE, Intent.REVIEW) and group is None:
-        from conversations.tasks import notify_staff_of_inbound
-
-        transaction.on_commit(lambda: notify_staff_of_inbound.delay(message_id))
+        transaction.on_commit(lambda: _enqueue("conversations.tasks.notify_staff_of_inbound", message_id))
     return outcome
+
+
+def _enqueue(task: str, *args) -> None:
+    signature(task, args=args).apply_async()
 
 
 def _apply(*, inbound, verdict, group, who, conversation, message, settings_row) -> str:
@@ -389,8 +399,20 @@ def _opt_in(*, inbound, who, conversation, dedupe) -> str:
     return "opt-in"
 
 
+def _opted_out_since(member: Member, inbound: InboundText) -> bool:
+    """An opt-out recorded after this text was sent: texts are applied in batches but opt-outs in the
+    request (inbound_batch.py), so a keyword join applied late must not undo a later STOP."""
+    if inbound.occurred_at is None:
+        return False
+    return ConsentEvent.objects.filter(
+        church_id=member.church_id, member=member, kind=ConsentEvent.Kind.OPT_OUT, created_at__gt=inbound.occurred_at
+    ).exists()
+
+
 def _keyword_join(*, inbound, group, who, conversation, dedupe) -> str:
     church = conversation.church
+    if who.member.sms_status == SmsStatus.UNSUBSCRIBED and _opted_out_since(who.member, inbound):
+        return f"keyword {group.keyword} (opted out since)"
     group_members_add(church=church, group=group, member_ids=[who.member.pk])
     consent_record(
         church=church,

@@ -153,6 +153,9 @@ ALLOW: dict[tuple[str, str, str], str] = {
     ("conversations/services/inbound.py", "inbound_receive", "SenderNumber"): (
         "inbound webhook: the receiving number names the church"
     ),
+    ("conversations/services/inbound_batch.py", "inbound_batch_apply", "SenderNumber"): (
+        "inbound batch: each stored text's receiving number names its church"
+    ),
     ("billing/webhooks.py", "stripe_event_receive", "StripeEvent"): "Stripe webhook: event stored by Stripe's id",
     ("billing/webhooks.py", "_subscription_for_customer", "Subscription"): (
         "Stripe webhook: the Stripe customer id names the church"

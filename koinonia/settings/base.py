@@ -300,6 +300,7 @@ CELERY_TASK_ROUTES = {
     "messaging.broadcasts.tasks.dispatch_*": {"queue": "sends"},
     "*.tasks.process_webhook*": {"queue": "webhooks"},
     "messaging.broadcasts.tasks.apply_status_events": {"queue": "webhooks"},
+    "conversations.tasks.apply_inbound_events": {"queue": "webhooks"},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -309,6 +310,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "messaging.broadcasts.tasks.sweep",
         "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=15),
     },
+    # Inbound texts stored by the webhook that no batch applied (a lost task, a killed worker).
+    "conversations-inbound-sweep": {"task": "conversations.tasks.sweep_inbound_events", "schedule": 15},
     # Recurring messages and scheduled one-offs fire from here (each firing has a unique key).
     # Stripe events and meter reports that could not be applied or sent yet.
     "billing-retry": {"task": "billing.tasks.retry_pending_billing_work", "schedule": 300},

@@ -197,6 +197,9 @@ class ProviderEvent(models.Model):
         IGNORED = "ignored", "Ignored (stale or duplicate state)"
         UNMATCHED = "unmatched", "No matching message"
         ERROR = "error", "Error"
+        # An inbound text stored by the webhook, waiting for conversations' inbound batch (never
+        # "pending", which the status batch and the sweeper read as delivery reports).
+        RECEIVED = "received", "Received (inbound text waiting for its batch)"
 
     provider = models.CharField(max_length=16)
     event_id = models.CharField(max_length=128)
@@ -214,6 +217,8 @@ class ProviderEvent(models.Model):
         indexes = [
             # Applying events that arrived before their send result was recorded.
             models.Index(fields=["provider_message_id"], name="providerevent_pending", condition=Q(outcome="pending")),
+            # The inbound batch and its sweeper: stored texts not yet applied, oldest first.
+            models.Index(fields=["id"], name="providerevent_received", condition=Q(outcome="received")),
         ]
 
     def __str__(self) -> str:

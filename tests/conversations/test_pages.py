@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from churches.models import Role
 from conversations.models import CannedReply, ConsentReview, Conversation, InboxSettings, StaffNotificationPreference
+from conversations.selectors import conversation_list
 from tests.conversations.conftest import PNG, run_on_commit
 from tests.conversations.factories import ConversationFactory
 from tests.factories import MemberFactory
@@ -48,6 +49,23 @@ def test_filters_and_search(world):
     page = client.get(reverse("conversations_home"), {"filter": "all", "q": "orpah"}).content.decode()
     assert "Orpah" in page and "Naomi" not in page
     assert mine.pk
+
+
+def test_inbox_search_by_name_reads_only_the_churchs_members(world, other_world):
+    """Names match by word prefix among this church's members: the member lookup is a subquery with
+    the church's id (the (church, UPPER(name)) prefix indexes serve it), never a join scanning every
+    church's members; another church's Orpah is not found and a mid-word fragment is not a match."""
+    ConversationFactory(church=world.church, member__first_name="Orpah", member__last_name="Moab")
+    ConversationFactory(church=other_world.church, member__first_name="Orpah", member__last_name="Other")
+    rows = conversation_list(church=world.church, user=None, role=Role.OWNER, filter_by="all", q="orp")
+    with CaptureQueriesContext(connection) as queries:
+        found = [c.member.last_name for c in rows]
+    assert found == ["Moab"]
+    assert len(queries) == 1
+    sql = queries[0]["sql"]
+    subquery = sql[sql.index('FROM "churches_member" U0') :]
+    assert f'U0."church_id" = {world.church.pk}' in subquery
+    assert not conversation_list(church=world.church, user=None, role=Role.OWNER, filter_by="all", q="rpah").exists()
 
 
 def test_thread_page_marks_read_and_replies_with_a_picture(hooks, world, member):
