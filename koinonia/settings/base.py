@@ -114,10 +114,11 @@ def _database(settings_dict: dict, *, replica: bool = False) -> dict:
     options = settings_dict.setdefault("OPTIONS", {})
     if replica:
         options.setdefault("connect_timeout", 2)  # a replica that is down must not hold a page up for long
-    if pooled and not replica:  # the replica is reached directly (docs/scaling.md)
-        settings_dict["ENGINE"] = "koinonia.db_backends.postgresql_pgbouncer"  # drops test databases WITH (FORCE)
+    if pooled:  # the replica too: in production it sits behind its own PgBouncer (docs/scaling.md)
         settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
         options["prepare_threshold"] = None
+        if not replica:  # the replica's test database is the primary's copy: never created or dropped
+            settings_dict["ENGINE"] = "koinonia.db_backends.postgresql_pgbouncer"  # drops WITH (FORCE)
     return settings_dict
 
 
