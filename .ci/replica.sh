@@ -82,10 +82,12 @@ if [ -z "$primary_id" ]; then
   primary_id=$(sysid "$HOST" "$PRIMARY_PORT")
 fi
 
-# 2. The standby: rebuilt only when missing or following another system.
+# 2. The standby: rebuilt only when missing, following another system, or unable to stream (it was down
+#    while the primary recycled the WAL it needs).
 standby="$REPLICA_ROOT/standby-$PRIMARY_PORT"
 marker="$standby/koinonia-primary-sysid"
-if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$primary_id" ]; then
+
+build_standby() {
   log "pg_basebackup from $HOST:$PRIMARY_PORT into $standby"
   running "$standby" && as_pg "$bindir/pg_ctl" -D "$standby" -m immediate stop >/dev/null || true
   rm -rf "$standby"
@@ -110,15 +112,36 @@ if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$primary_id" ]; then
     | as_pg tee "$standby/pg_hba.conf" >/dev/null
   : | as_pg tee "$standby/pg_ident.conf" >/dev/null
   echo "$primary_id" | as_pg tee "$marker" >/dev/null
-fi
+}
 
-# 3. The delay can change between runs without a rebuild.
-delay_conf="recovery_min_apply_delay = '$REPLICA_APPLY_DELAY'"
-if [ "$(cat "$standby/koinonia-delay.conf" 2>/dev/null)" != "$delay_conf" ]; then
-  echo "$delay_conf" | as_pg tee "$standby/koinonia-delay.conf" >/dev/null
-  running "$standby" && as_pg "$bindir/pg_ctl" -D "$standby" reload >/dev/null
-fi
-start "$standby" "$REPLICA_PORT"
+configure_delay() {  # the delay can change between runs without a rebuild
+  local delay_conf="recovery_min_apply_delay = '$REPLICA_APPLY_DELAY'"
+  if [ "$(cat "$standby/koinonia-delay.conf" 2>/dev/null)" != "$delay_conf" ]; then
+    echo "$delay_conf" | as_pg tee "$standby/koinonia-delay.conf" >/dev/null
+    running "$standby" && as_pg "$bindir/pg_ctl" -D "$standby" reload >/dev/null
+  fi
+  return 0
+}
+
+streaming() {
+  for _ in $(seq 1 60); do
+    [ "$(psql -h "$HOST" -p "$REPLICA_PORT" -U "$PGUSER" -d postgres -tAc \
+      "SELECT status FROM pg_stat_wal_receiver" 2>/dev/null)" = streaming ] && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
+for attempt in 1 2; do
+  if [ ! -f "$marker" ] || [ "$(cat "$marker")" != "$primary_id" ] || [ "$attempt" = 2 ]; then
+    build_standby
+  fi
+  configure_delay
+  start "$standby" "$REPLICA_PORT"
+  streaming && break
+  [ "$attempt" = 2 ] && { echo "replica: the standby does not stream (see $standby/server.log)" >&2; exit 1; }
+  log "the standby does not stream from its primary: rebuilding it"
+done
 
 in_recovery=$(psql -h "$HOST" -p "$REPLICA_PORT" -U "$PGUSER" -d postgres -tAc "SELECT pg_is_in_recovery()")
 [ "$in_recovery" = t ] || { echo "replica: the server on $REPLICA_PORT is not a standby" >&2; exit 1; }
