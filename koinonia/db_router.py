@@ -18,6 +18,7 @@ an eager task run inside a request is put back on the primary for its duration (
 Writes always go to ``default``.
 """
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -99,7 +100,7 @@ SELECT CASE
 END
 """
 _state_lock = threading.Lock()
-_state: dict = {"checked_at": float("-inf"), "lag": None}
+_state: dict = {"checked_at": float("-inf"), "lag": 0.0}  # "was fine": the first failure is logged
 
 
 def replica_lag_seconds() -> float | None:
@@ -113,9 +114,9 @@ def replica_lag_seconds() -> float | None:
         with connection.cursor() as cursor:
             cursor.execute(_LAG_SQL)
             (lag,) = cursor.fetchone()
-    except Exception as exc:  # down, refused, or not allowed here: the primary serves
-        logger.warning("replica unavailable", extra={"error": exc.__class__.__name__})
-        connections[REPLICA].close_if_unusable_or_obsolete()
+    except Exception:  # down, refused, or not allowed here: the primary serves
+        with contextlib.suppress(Exception):
+            connections[REPLICA].close_if_unusable_or_obsolete()
         return None
     return float("inf") if lag is None else max(float(lag), 0.0)
 
@@ -126,17 +127,21 @@ def replica_usable() -> bool:
     with _state_lock:
         fresh = now - _state["checked_at"] < settings.DATABASE_REPLICA_CHECK_SECONDS
         lag = _state["lag"]
+    limit = settings.DATABASE_REPLICA_MAX_LAG_SECONDS
     if not fresh:
+        was = _state["lag"]
         lag = replica_lag_seconds()
         with _state_lock:
             _state.update(checked_at=now, lag=lag)
-    return lag is not None and lag <= settings.DATABASE_REPLICA_MAX_LAG_SECONDS
+        if (lag is None or lag > limit) and not (was is None or was > limit):  # once per outage, not per check
+            logger.warning("replica skipped: reads use the primary", extra={"replica_lag_seconds": lag})
+    return lag is not None and lag <= limit
 
 
 def forget_replica_state() -> None:
     """Check the replica afresh on the next request (tests, and after a failover)."""
     with _state_lock:
-        _state.update(checked_at=float("-inf"), lag=None)
+        _state.update(checked_at=float("-inf"), lag=0.0)
 
 
 def replica_configured() -> bool:

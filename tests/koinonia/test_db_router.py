@@ -199,3 +199,15 @@ def test_the_middleware_decides_before_session_and_auth_read():
     mine = order.index("koinonia.db_router.ReplicaReadsMiddleware")
     assert mine < order.index("django.contrib.sessions.middleware.SessionMiddleware")
     assert mine < order.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+
+
+def test_an_outage_is_logged_once_not_on_every_check(monkeypatch, settings, caplog):
+    settings.DATABASE_REPLICA_CHECK_SECONDS = 0
+    lags = iter([None, None, 0.0, 99.0])
+    monkeypatch.setattr(db_router, "replica_lag_seconds", lambda: next(lags))
+    db_router.forget_replica_state()
+    with caplog.at_level("WARNING", logger="koinonia.db_router"):
+        usable = [db_router.replica_usable() for _ in range(4)]
+    assert usable == [False, False, True, False]
+    assert [r.getMessage() for r in caplog.records].count("replica skipped: reads use the primary") == 2
+    db_router.forget_replica_state()
