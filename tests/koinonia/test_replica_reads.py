@@ -41,6 +41,10 @@ def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def _caught_up() -> bool:
+    return db_router.replica_lag_seconds() == 0
+
+
 def _in_recovery(alias: str) -> bool:
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT pg_is_in_recovery()")
@@ -60,7 +64,9 @@ def test_a_member_created_on_a_page_shows_on_the_next_page(world, other_world):
     assert listing.status_code == 200
     assert "Priscilla" in listing.content.decode()
     assert listing.wsgi_request.db_reads_from == "default"  # pinned by the write
-    # Another church's staff reads the replica (their session wrote nothing) and never sees her.
+    # Another church's staff reads the replica (their session wrote nothing) and never sees her. On a slow
+    # machine the standby may still be applying the POST past the lag threshold: wait until it has.
+    _wait_for(_caught_up, "the standby to catch up")
     elsewhere = other_world.page_client(Role.STAFF).get(reverse("members_home"))
     assert elsewhere.wsgi_request.db_reads_from == "replica"
     assert "Priscilla" not in elsewhere.content.decode()
@@ -79,7 +85,7 @@ def test_the_api_list_after_an_api_create_shows_it(world):
 def test_a_report_page_is_served_by_the_replica(world):
     member = services.member_create(church=world.church, acting_user=None, phone="312-555-0161", first_name="Lydia")
     client = world.page_client(Role.STAFF)
-    _wait_for(lambda: _replica_has(Member, pk=member.pk), "the member to replicate")
+    _wait_for(lambda: _replica_has(Member, pk=member.pk) and _caught_up(), "the member to replicate")
     with CaptureQueriesContext(connections["replica"]) as on_replica:
         response = client.get(reverse("members_home"))
     assert response.status_code == 200 and "Lydia" in response.content.decode()
@@ -119,7 +125,7 @@ def test_a_replica_that_is_down_leaves_pages_served(world, client):
 
 
 def test_health_ready_reports_the_lag(client, world):
-    _wait_for(lambda: db_router.replica_lag_seconds() == 0, "the standby to catch up")
+    _wait_for(_caught_up, "the standby to catch up")
     body = client.get("/health/ready").json()
     assert body["replica"]["status"] == "ok"
     assert body["replica"]["lag_seconds"] == 0
