@@ -127,17 +127,21 @@ def member_export_rows(
     sort: str = "name",
     batch_size: int = 2000,
 ) -> Iterator[tuple[Member, list[int]]]:
-    """Every matching member with its group ids, streamed in batches (two queries per batch)."""
+    """Every matching member with its group ids, streamed in batches (two queries per batch). Batches are
+    keyset pages in the list's order, not ``iterator()``: no server-side cursor (which PgBouncer's
+    transaction pooling can't keep between transactions) and no whole result held in memory."""
+    fields = MEMBER_SORTS.get(sort, MEMBER_SORTS["name"])
     members = member_search(
         church=church, q=q, branch_id=branch_id, group_id=group_id, sms_status=sms_status, sort=sort
     ).select_related("branch")
-    batch: list[Member] = []
-    for member in members.iterator(chunk_size=batch_size):
-        batch.append(member)
-        if len(batch) == batch_size:
-            yield from _with_group_ids(church, batch)
-            batch = []
-    yield from _with_group_ids(church, batch)
+    after: list | None = None
+    while True:
+        page = members.filter(_keyset_after(fields, after)) if after is not None else members
+        batch = list(page[:batch_size])
+        yield from _with_group_ids(church, batch)
+        if len(batch) < batch_size:
+            return
+        after = [getattr(batch[-1], name.lstrip("-")) for name in fields]
 
 
 def _with_group_ids(church: Church, batch: list[Member]) -> Iterator[tuple[Member, list[int]]]:

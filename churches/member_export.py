@@ -1,7 +1,7 @@
 """The member CSV export, shared by the page (``/members/export.csv``) and the API
-(``GET /api/v1/members/export?format=csv``): one header, one row shape, streamed. Members are read with
-``iterator()`` in chunks, their groups one query per chunk, so a church of any size exports in a fixed
-number of queries per chunk and never holds the whole directory in memory."""
+(``GET /api/v1/members/export?format=csv``): one header, one row shape, streamed. Members are read in
+keyset chunks, their groups one query per chunk, so a church of any size exports in a fixed number of
+queries per chunk and never holds the whole directory in memory."""
 
 import csv
 from collections.abc import Iterator

@@ -2,6 +2,7 @@
 django-celery-beat; production runs exactly one beat under single-beat, supervised by
 ``koinonia.beat_supervisor`` (see Procfile and docs/operations.md)."""
 
+import contextlib
 import os
 
 from celery import Celery
@@ -13,7 +14,7 @@ from celery.signals import (
     worker_process_shutdown,
 )
 
-from koinonia import metrics
+from koinonia import db_router, metrics
 from koinonia.logging import request_id_var
 
 # Production unless the environment says otherwise (as wsgi.py): a worker started bare must not run on
@@ -70,6 +71,28 @@ def _forget_request_id(task=None, **_):
     if token is not None:
         request_id_var.reset(token)
         setattr(task.request, _REQUEST_ID_TOKEN, None)
+
+
+# --- Database: task work reads the primary -----------------------------------------------------------
+# A worker never opts into replica reads (koinonia/db_router.py); an eager task run inside a request that
+# reads the replica is put on the primary for its duration and the request's choice restored after.
+_READ_TARGET_TOKEN = "koinonia_db_read_target_token"
+
+
+@task_prerun.connect
+def _read_primary(task=None, **_):
+    if task is not None:
+        setattr(task.request, _READ_TARGET_TOKEN, db_router.use_primary())
+
+
+@task_postrun.connect
+def _restore_read_target(task=None, **_):
+    token = getattr(task.request, _READ_TARGET_TOKEN, None) if task is not None else None
+    if token is not None:
+        setattr(task.request, _READ_TARGET_TOKEN, None)
+        # Set in another context (a pool thread) means nothing of a request's to restore.
+        with contextlib.suppress(ValueError):
+            db_router.restore(token)
 
 
 # --- Metrics: how long tasks wait in each queue and run (koinonia/metrics.py) -----------------------

@@ -3,11 +3,14 @@
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from koinonia import db_router
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,17 @@ def _check_broker() -> None:
         connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
 
 
+def _replica() -> dict:
+    """The replica's lag, reported but never failing readiness: without it the primary serves every read."""
+    if "replica" not in settings.DATABASES:
+        return {"status": "none"}
+    lag = db_router.replica_lag_seconds()
+    if lag is None:
+        return {"status": "down", "lag_seconds": None}
+    lagging = lag > settings.DATABASE_REPLICA_MAX_LAG_SECONDS
+    return {"status": "lagging" if lagging else "ok", "lag_seconds": None if lag == float("inf") else round(lag, 3)}
+
+
 CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
 
 
@@ -55,4 +69,5 @@ def ready(request):
             results[name] = f"error: {exc.__class__.__name__}"
             failed.append(name)
     status = "ok" if not failed else "unavailable"
-    return JsonResponse({"status": status, "checks": results, "failed": failed}, status=503 if failed else 200)
+    body = {"status": status, "checks": results, "failed": failed, "replica": _replica()}
+    return JsonResponse(body, status=503 if failed else 200)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from churches.imports.plan import ImportPlan
@@ -149,6 +150,9 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
+_REPORT_BATCH = 2000
+
+
 def member_import_report_rows(*, job: ImportJob) -> Iterator[list[str]]:
     """The rejected rows as they were in the file, with the row number and the reason in front:
     fix them in a spreadsheet and import the report itself (the extra columns are ignored). Once the
@@ -157,6 +161,15 @@ def member_import_report_rows(*, job: ImportJob) -> Iterator[list[str]]:
     if header is None:  # not finished: the header is still in the file
         header = read_rows(job.content)[0] if job.content else []
     yield ["Row", "Reason", *header]
-    rejected = ImportRejectedRow.objects.for_church(job.church_id).filter(job=job).order_by("row_number")
-    for row_number, reason, cells in rejected.values_list("row_number", "reason", "cells").iterator(chunk_size=2000):
-        yield [str(row_number), reason, *(spreadsheet_safe(cell) for cell in cells or [])]
+    rejected = ImportRejectedRow.objects.for_church(job.church_id).filter(job=job).order_by("row_number", "id")
+    # Keyset batches rather than iterator(): no server-side cursor (PgBouncer's transaction pooling can't
+    # keep one between transactions) and never the whole report in memory.
+    after = Q()
+    while True:
+        batch = list(rejected.filter(after).values_list("row_number", "id", "reason", "cells")[:_REPORT_BATCH])
+        for row_number, _, reason, cells in batch:
+            yield [str(row_number), reason, *(spreadsheet_safe(cell) for cell in cells or [])]
+        if len(batch) < _REPORT_BATCH:
+            return
+        last_row, last_id = batch[-1][0], batch[-1][1]
+        after = Q(row_number__gt=last_row) | Q(row_number=last_row, id__gt=last_id)

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "koinonia.middleware.RequestIdMiddleware",
+    # Where this request reads (primary or replica): decided before the session and auth middleware read.
+    "koinonia.db_router.ReplicaReadsMiddleware",
     # Request latency by view name for /metrics (absent unless METRICS_ENABLED).
     "koinonia.metrics.RequestLatencyMiddleware",
     "koinonia.middleware.ApiGuardMiddleware",
@@ -54,7 +56,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "churches.middleware.CurrentChurchMiddleware",
     "churches.middleware.ChurchTimezoneMiddleware",  # times on pages in the church's zone
-    "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a sign-in refused for lockout into AXES_LOCKOUT_CALLABLE's page.
@@ -95,12 +96,60 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PgBouncer in transaction pooling mode (docs/scaling.md): consecutive transactions of one Django connection
+# may run on different server connections, so nothing may outlive a transaction on the server — no
+# server-side cursors (iterator() then fetches client-side), no prepared statements (psycopg prepares a
+# query it has run prepare_threshold times: off), and a connection to PgBouncer is cheap, so none is kept.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ValueError(f"DATABASE_POOLER must be empty or 'pgbouncer', not {DATABASE_POOLER!r}")
+
+
+def _database(settings_dict: dict, *, replica: bool = False) -> dict:
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return settings_dict
+    pooled = DATABASE_POOLER == "pgbouncer"
+    settings_dict.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if pooled else 60))
+    options = settings_dict.setdefault("OPTIONS", {})
+    if replica:
+        options.setdefault("connect_timeout", 2)  # a replica that is down must not hold a page up for long
+    if pooled:  # the replica too: in production it sits behind its own PgBouncer (docs/scaling.md)
+        settings_dict["DISABLE_SERVER_SIDE_CURSORS"] = True
+        options["prepare_threshold"] = None
+        if not replica:  # the replica's test database is the primary's copy: never created or dropped
+            settings_dict["ENGINE"] = "koinonia.db_backends.postgresql_pgbouncer"  # drops WITH (FORCE)
+    return settings_dict
+
+
+_database(DATABASES["default"])
 if env.str("DATABASE_REPLICA_URL", default=""):
-    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"] = _database(env.db_url("DATABASE_REPLICA_URL"), replica=True)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    # Tests read the replica's copy of the primary's test database (tests/koinonia/test_replica_reads.py).
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["koinonia.db_router.PrimaryReplicaRouter"]
+# Replica reads (koinonia/db_router.py): on when a replica is configured, for the views named here and API
+# GETs; a session/API key that wrote reads the primary for DATABASE_REPLICA_PIN_SECONDS, which must exceed
+# DATABASE_REPLICA_MAX_LAG_SECONDS (a replica further behind is skipped, so a pin outlives any lag served).
+DATABASE_REPLICA_READS = env.bool("DATABASE_REPLICA_READS", default=True)
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=10.0)
+DATABASE_REPLICA_PIN_SECONDS = env.int("DATABASE_REPLICA_PIN_SECONDS", default=15)
+DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=2.0)
+DATABASE_REPLICA_VIEWS = frozenset(
+    {
+        "dashboard",
+        "analytics",
+        "members_home",
+        "member_export",
+        "member_import_report",
+        "branch_list",
+        "group_list",
+        "messaging_home",
+        "message_templates",
+        "recurring_list",
+    }
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis ------------------------------------------------------------------------------

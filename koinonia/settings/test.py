@@ -12,6 +12,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tasks run in-process unless a test starts a real worker (the pipeline tests do, on PostgreSQL).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# With DATABASE_REPLICA_URL set (CI's PgBouncer pass) the suite's pages still read the primary: a test that
+# writes through the ORM and then loads a page can't wait out replication lag. The replica tests turn it on.
+DATABASE_REPLICA_READS = False
 SMS_PROVIDER = env.str("SMS_PROVIDER", default="console")
 CONSOLE_SMS_FAILURE_RATE = 0.0
 CONSOLE_DELIVERY_DELAY_SECONDS = 0

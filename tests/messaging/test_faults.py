@@ -232,6 +232,13 @@ def _worker_backends() -> list[int]:
 
 
 def test_database_connections_cut_mid_broadcast_the_worker_reconnects(faults, django_capture_on_commit_callbacks):
+    from django.conf import settings
+
+    if settings.DATABASE_POOLER:
+        # It finds the worker's backends by application_name: behind PgBouncer's transaction pooling a
+        # server connection serves every client in turn, so the test would cut its own (docs/scaling.md).
+        # CI's first PostgreSQL pass connects directly and runs it.
+        pytest.skip("needs a direct connection to PostgreSQL, not DATABASE_POOLER")
     count = 1000
     bulk_members(faults.world.church, count)
     faults.telnyx.set_latency(0.03)
