@@ -3,6 +3,7 @@ import zoneinfo
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 from churches.models import TIMEZONE_CHOICES, ApiKey, Church, Role, User
 from koinonia.api import scopes as api_scopes
@@ -127,6 +128,19 @@ class ChurchSettingsForm(forms.ModelForm):
             "help_text": forms.Textarea(attrs={"rows": 3}),
             "after_hours_reply": forms.Textarea(attrs={"rows": 3}),
         }
+
+
+class SendSafetyForm(forms.Form):
+    """Owners only: which broadcasts by staff wait for an admin's approval."""
+
+    approval_for_everyone = forms.BooleanField(label=_("Sends to everyone need an admin's approval"), required=False)
+    approval_over = forms.IntegerField(
+        label=_("Sends to more than this many people need an admin's approval"),
+        required=False,
+        min_value=1,
+        max_value=10_000_000,
+        help_text=_("Leave empty for no size limit. Sends by owners and admins never wait."),
+    )
 
 
 # --- Directory ------------------------------------------------------------------------------------

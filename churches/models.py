@@ -95,6 +95,14 @@ class Church(models.Model):
     help_text = models.TextField(blank=True)
     after_hours_reply = models.TextField(blank=True)
     trial_ends_at = models.DateTimeField(null=True, blank=True)
+    # Send safety (owners set it): a broadcast from someone below admin is held for an admin's approval
+    # when it goes to everyone or to more people than ``approval_over`` (blank: no size limit).
+    approval_for_everyone = models.BooleanField(
+        default=False, help_text="Sends to everyone by staff wait for an admin's approval."
+    )
+    approval_over = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Sends by staff to more than this many people wait for an admin's approval."
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:

@@ -28,6 +28,7 @@ urlpatterns = [
     path("switch-church/", accounts.switch_church, name="switch_church"),
     path("invitations/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
     path("settings/", church_settings.SettingsView.as_view(), name="settings"),
+    path("settings/send-safety/", church_settings.SendSafetyView.as_view(), name="send_safety"),
     path("settings/team/", team.TeamView.as_view(), name="team"),
     path("settings/team/<int:pk>/role/", team.TeamMemberRoleView.as_view(), name="team_member_role"),
     path("settings/team/<int:pk>/remove/", team.TeamMemberRemoveView.as_view(), name="team_member_remove"),

@@ -6,8 +6,10 @@ import json
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -16,6 +18,7 @@ from churches.models import Church
 from churches.phones import InvalidPhone, parse_phone
 from churches.services import audit_record
 from koinonia.exceptions import BusinessRuleError
+from messaging import webhooks
 from messaging.broadcasts import services
 from messaging.broadcasts.models import Message, ProviderEvent, Recipient
 from messaging.numbers import linking
@@ -60,6 +63,18 @@ class SenderNumberForm(forms.ModelForm):
         return data  # the model's uniqueness check then runs on the normalized number
 
 
+class SimulateInboundForm(forms.Form):
+    from_number = forms.CharField(label="From", max_length=32, help_text="The member's or visitor's phone (E.164).")
+    text = forms.CharField(label="Text", max_length=1600, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_from_number(self):
+        raw = self.cleaned_data["from_number"].strip()
+        try:
+            return parse_phone(raw, default_region="US").e164
+        except InvalidPhone as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 class NumberProvisionForm(forms.Form):
     church = forms.ModelChoiceField(queryset=Church.objects.order_by("name"))
     area_code = forms.CharField(max_length=8, help_text="Three digits, e.g. 312.")
@@ -86,7 +101,7 @@ class SenderNumberAdmin(admin.ModelAdmin):
     list_select_related = ["church"]
     autocomplete_fields = ["church"]
     readonly_fields = ["last_verified_at", "provider_order_id", "alerted_problems", "created_at", "recent_checks"]
-    actions = ["run_linking_recovery"]
+    actions = ["run_linking_recovery", "simulate_inbound_text"]
     change_list_template = "admin/messaging/sendernumber/change_list.html"
 
     @admin.display(description="Problem")
@@ -138,8 +153,61 @@ class SenderNumberAdmin(admin.ModelAdmin):
         )
 
     def get_urls(self):
-        extra = [path("provision/", self.admin_site.admin_view(self.provision_view), name="messaging_number_provision")]
+        extra = [
+            path("provision/", self.admin_site.admin_view(self.provision_view), name="messaging_number_provision"),
+            path(
+                "<int:pk>/simulate-inbound/",
+                self.admin_site.admin_view(self.simulate_inbound_view),
+                name="messaging_number_simulate_inbound",
+            ),
+        ]
         return extra + super().get_urls()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if settings.SMS_PROVIDER != "console":  # a real carrier: nothing may pretend to be one
+            actions.pop("simulate_inbound_text", None)
+        return actions
+
+    @admin.action(description="Simulate an inbound text to this number (console provider)")
+    def simulate_inbound_text(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Pick exactly one number.", messages.WARNING)
+            return None
+        return redirect("admin:messaging_number_simulate_inbound", queryset.get().pk)
+
+    def simulate_inbound_view(self, request, pk):
+        """Demos and development: a text "from" a phone to one of our numbers, through the same ingest
+        path as a carrier's (``messaging.webhooks.simulate_inbound``)."""
+        if settings.SMS_PROVIDER != "console" or not self.has_change_permission(request):
+            raise PermissionDenied
+        number = SenderNumber.objects.select_related("church").filter(pk=pk).first()
+        if number is None:
+            raise Http404("No such number.")
+        form = SimulateInboundForm(request.POST or None, initial={"from_number": "+13125550123"})
+        if request.method == "POST" and form.is_valid():
+            webhooks.simulate_inbound(
+                from_number=form.cleaned_data["from_number"],
+                to_number=number.phone_number,
+                text=form.cleaned_data["text"],
+            )
+            audit_record(
+                church=number.church,
+                actor=request.user,
+                action="support.inbound_simulated",
+                target=number,
+                data={"from": form.cleaned_data["from_number"][-4:]},
+            )
+            self.message_user(request, f"Simulated a text to {number.phone_number} ({number.church}). Open the inbox.")
+            return redirect("admin:messaging_sendernumber_change", number.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Simulate an inbound text to {number.phone_number}",
+            "form": form,
+            "number": number,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/messaging/sendernumber/simulate_inbound.html", context)
 
     def provision_view(self, request):
         """Search a church's area code and order a number for it, as the church's admins can."""

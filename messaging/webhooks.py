@@ -8,10 +8,12 @@ body of the wrong shape is a 400, never a 500. Other apps register for what they
 event types, e.g. ``number_order.complete`` and ``10dlc.*``)."""
 
 import logging
+import uuid
 from collections.abc import Callable
 
 from django.core.exceptions import BadRequest
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -63,6 +65,27 @@ def _hand_inbound(inbound: InboundText) -> str:
     for handler in _inbound_handlers:
         outcome = handler(inbound) or outcome
     return outcome
+
+
+def simulate_inbound(*, from_number: str, to_number: str, text: str) -> InboundText:
+    """A text "from" ``from_number`` to our ``to_number``, handed to the inbound handlers exactly as a
+    carrier's would be (consent first, keywords, threads, unread, notifications). Only with the console
+    provider: demos and development, never beside a real carrier."""
+    if get_provider().name != "console":
+        raise BadRequest("Simulated inbound texts exist only with the console SMS provider.")
+    marker = uuid.uuid4().hex
+    inbound = InboundText(
+        provider="console",
+        event_id=f"console-inbound-{marker}",
+        message_id=f"console-{marker}",
+        from_number=from_number,
+        to_number=to_number,
+        text=text,
+        occurred_at=timezone.now(),
+        payload={"simulated": True},
+    )
+    _hand_inbound(inbound)
+    return inbound
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:

@@ -29,6 +29,7 @@ __all__ = [
     "api_key_rotate",
     "audit_record",
     "church_create",
+    "church_send_safety_update",
     "church_signup",
     "church_update",
     "email_digest",
@@ -474,4 +475,20 @@ def church_update(*, church: Church, acting_user: User, **fields) -> Church:
             target=church,
             data={"fields": sorted(changed)},
         )
+    return church
+
+
+@transaction.atomic
+def church_send_safety_update(
+    *, church: Church, acting_user: User, approval_for_everyone: bool, approval_over: int | None
+) -> Church:
+    """The owner's send-safety rule (messaging/broadcasts/approval.py applies it to each send)."""
+    if approval_over is not None and approval_over < 1:
+        raise BusinessRuleError("Give a number of people of 1 or more, or leave it empty.", field="approval_over")
+    before = {"approval_for_everyone": church.approval_for_everyone, "approval_over": church.approval_over}
+    after = {"approval_for_everyone": bool(approval_for_everyone), "approval_over": approval_over}
+    if before != after:
+        church.approval_for_everyone, church.approval_over = after["approval_for_everyone"], after["approval_over"]
+        church.save(update_fields=["approval_for_everyone", "approval_over"])
+        audit_record(church=church, actor=acting_user, action="church.send_safety_changed", target=church, data=after)
     return church

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views import View
 
 from churches import selectors, services
@@ -13,6 +14,7 @@ from churches.forms import (
     ApiKeyForm,
     ApiKeyRotateForm,
     ChurchSettingsForm,
+    SendSafetyForm,
 )
 from churches.models import Role
 from koinonia.exceptions import BusinessRuleError
@@ -36,9 +38,43 @@ class SettingsView(ChurchPageMixin, View):
             return redirect("settings")
         return self._render(form, status=400)
 
-    def _render(self, form, status=200):
-        can_edit = Role.at_least(self.request.role, Role.ADMIN)
-        return render(self.request, "churches/settings.html", {"form": form, "can_edit": can_edit}, status=status)
+    def _render(self, form, status=200, safety_form=None):
+        return render_settings(self.request, form=form, safety_form=safety_form, status=status)
+
+
+def render_settings(request, *, form=None, safety_form=None, status=200):
+    church = request.church
+    context = {
+        "form": form or ChurchSettingsForm(instance=church),
+        "can_edit": Role.at_least(request.role, Role.ADMIN),
+        "safety_form": safety_form
+        or SendSafetyForm(
+            initial={"approval_for_everyone": church.approval_for_everyone, "approval_over": church.approval_over}
+        ),
+        "can_edit_safety": Role.at_least(request.role, Role.OWNER),
+    }
+    return render(request, "churches/settings.html", context, status=status)
+
+
+class SendSafetyView(ChurchPageMixin, View):
+    """Owners decide which sends by staff wait for an admin's approval (shown on the settings page)."""
+
+    roles = {"SAFE": Role.VIEWER, "UNSAFE": Role.OWNER}
+
+    def get(self, request):
+        return redirect("settings")
+
+    def post(self, request):
+        form = SendSafetyForm(request.POST)
+        if form.is_valid():
+            try:
+                services.church_send_safety_update(church=request.church, acting_user=request.user, **form.cleaned_data)
+            except BusinessRuleError as exc:
+                form.add_error(exc.field, exc.message)
+            else:
+                messages.success(request, _("Send safety saved."))
+                return redirect("settings")
+        return render_settings(request, safety_form=form, status=400)
 
 
 class ApiKeysView(ChurchPageMixin, View):

@@ -40,6 +40,7 @@ SCOPES: dict[str, Scope] = {
     "messages:send": Scope(
         "Send, schedule, preview, cancel and resend broadcasts; manage templates and recurring messages.", Role.STAFF
     ),
+    "messages:approve": Scope("Approve or reject broadcasts held by the church's send-safety setting.", Role.ADMIN),
     "conversations:read": Scope("Conversations (the inbox), their messages, the consent review queue, canned replies."),
     "conversations:write": Scope(
         "Reply, add notes, change status or assignee, decide consent reviews, manage canned replies.", Role.STAFF

@@ -110,6 +110,35 @@ class MessagePreviewInput(serializers.Serializer):
     body = serializers.CharField(allow_blank=True, trim_whitespace=False)
     audience = Audience(required=False, help_text="Leave out to preview the text alone.")
     media_urls = serializers.ListField(child=serializers.URLField(), required=False, max_length=MAX_MEDIA)
+    preview_member_id = serializers.IntegerField(
+        required=False, min_value=1, help_text="Show the text as this audience member gets it (default: the first)."
+    )
+
+
+class PreviewSampleOutput(serializers.Serializer):
+    member_id = serializers.IntegerField()
+    name = serializers.CharField()
+    text = serializers.CharField(help_text="Exactly what this member receives, merge fields filled.")
+    characters = serializers.IntegerField()
+    segments = serializers.IntegerField()
+    encoding = serializers.ChoiceField(choices=["GSM-7", "UCS-2"])
+
+
+class PreviewChoiceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class PreviewCostOutput(serializers.Serializer):
+    segments = serializers.IntegerField(help_text="Segments this send would use in total.")
+    allowance = serializers.IntegerField(allow_null=True)
+    remaining = serializers.IntegerField(help_text="Segments left in this period's allowance now.")
+    remaining_after = serializers.IntegerField(help_text="Segments left after this send.")
+    within_allowance = serializers.BooleanField()
+    overage_segments = serializers.IntegerField()
+    overage_cents = serializers.IntegerField()
+    allowed = serializers.BooleanField(help_text="False when the plan would refuse this send (text says why).")
+    text = serializers.CharField()
 
 
 class MessagePreviewOutput(serializers.Serializer):
@@ -127,6 +156,10 @@ class MessagePreviewOutput(serializers.Serializer):
     problems = serializers.DictField(
         child=serializers.CharField(), help_text="What message_send would refuse, per field (empty when fine)."
     )
+    sample = PreviewSampleOutput(allow_null=True, help_text="The text as one audience member receives it.")
+    sample_choices = PreviewChoiceOutput(many=True, help_text="Audience members the preview can be shown for.")
+    cost = PreviewCostOutput(allow_null=True, help_text="Cost against the plan; null when nothing is metered.")
+    needs_approval = serializers.BooleanField(help_text="Sent by you, it would wait for an admin's approval.")
 
 
 class RecipientOutput(serializers.ModelSerializer):
@@ -191,6 +224,12 @@ class RecipientCursorPagination(CursorPagination):
 
 STAFF_WRITES = {"SAFE": Role.VIEWER, "UNSAFE": Role.STAFF}
 MESSAGE_SCOPES = {"SAFE": "messages:read", "UNSAFE": "messages:send"}  # templates too (koinonia/api/scopes.py)
+ADMIN_ONLY = {"SAFE": Role.ADMIN, "UNSAFE": Role.ADMIN}
+APPROVE_SCOPES = {"SAFE": "messages:approve", "UNSAFE": "messages:approve"}
+
+
+class MessageRejectInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Emailed to the author.")
 
 
 class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
@@ -242,8 +281,47 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
             audience=dict(data["audience"]),
             scheduled_at=data.get("scheduled_at"),
             media_urls=data.get("media_urls") or [],
+            acting_role=request.role,
         )
         return Response(MessageOutput(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Approve a message held for approval (admin)",
+        description="A message by a staff key or person that the church's send-safety setting held "
+        "(`status` `held`) goes out now, or at its scheduled time if that is still ahead. The plan is checked "
+        "again. Anything not held is a 409.",
+        request=None,
+        responses={200: MessageOutput, **error_responses(403, 404, 409, conflict=CONFLICT_WORDING)},
+    )
+    @action(detail=True, methods=["post"], roles=ADMIN_ONLY, required_scopes=APPROVE_SCOPES)
+    def approve(self, request, pk=None):
+        message = self.get_object()
+        message = services.message_approve(
+            church=self.church,
+            message_id=message.pk,
+            acting_user=acting_user(request),
+            api_key=getattr(request, "api_key", None),
+        )
+        return Response(MessageOutput(message).data)
+
+    @extend_schema(
+        summary="Reject a message held for approval (admin)",
+        description="Nothing is sent; `status` becomes `rejected` and the author is emailed the reason.",
+        request=MessageRejectInput,
+        responses={200: MessageOutput, **error_responses(400, 403, 404, 409, conflict=CONFLICT_WORDING)},
+    )
+    @action(detail=True, methods=["post"], roles=ADMIN_ONLY, required_scopes=APPROVE_SCOPES)
+    def reject(self, request, pk=None):
+        message = self.get_object()
+        data = validated_input(MessageRejectInput, request.data)
+        message = services.message_reject(
+            church=self.church,
+            message_id=message.pk,
+            acting_user=acting_user(request),
+            api_key=getattr(request, "api_key", None),
+            reason=data.get("reason", ""),
+        )
+        return Response(MessageOutput(message).data)
 
     @extend_schema(
         summary="Stop a scheduled or sending message (staff)",
@@ -311,6 +389,8 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
             body=data["body"],
             audience=dict(audience) if audience is not None else None,
             media_urls=data.get("media_urls"),
+            preview_member_id=data.get("preview_member_id"),
+            acting_role=request.role,
         )
         return Response(MessagePreviewOutput(preview).data)
 

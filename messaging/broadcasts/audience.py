@@ -85,6 +85,18 @@ def audience_count(*, church: Church, audience: dict, upto: int | None = None) -
         return cursor.fetchone()[0]
 
 
+def audience_member_ids(*, church: Church, audience: dict, limit: int = 20, member_id: int | None = None) -> list[int]:
+    """The first ``limit`` subscribed members of the audience by id (the compose page's "preview for"
+    choices); with ``member_id``, that member's id if they are in the audience, else nothing."""
+    where, params = _audience_sql(church_id=church.pk, audience=audience)
+    if member_id is not None:
+        where, params = f"{where} AND m.id = %s", [*params, member_id]
+    sql = f"SELECT m.id FROM churches_member m WHERE {where} ORDER BY m.id LIMIT %s"  # noqa: S608 (only placeholders)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def materialize_recipients(*, message) -> int:
     """One INSERT … SELECT: a Recipient per subscribed audience member. Deduplicated by the query
     itself (each member row is read once, whichever groups and branches matched it); run exactly once

@@ -35,6 +35,9 @@ class Message(ChurchOwned):
         SENT = "sent", "Sent"
         CANCELED = "canceled", "Canceled"
         FAILED = "failed", "Failed"
+        # Send safety (Church.approval_*): waiting for an admin, then queued/scheduled or rejected.
+        HELD = "held", "Awaiting approval"
+        REJECTED = "rejected", "Rejected"
 
     author = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -66,6 +69,10 @@ class Message(ChurchOwned):
     last_turn_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
+    approval_decided_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Who approved or rejected."
+    )
+    approval_decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     recurring = models.ForeignKey(
         "RecurringMessage",
@@ -116,7 +123,7 @@ class Message(ChurchOwned):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.SENT, self.Status.CANCELED, self.Status.FAILED)
+        return self.status in (self.Status.SENT, self.Status.CANCELED, self.Status.FAILED, self.Status.REJECTED)
 
     @property
     def recipients_counted(self) -> bool:

@@ -7,10 +7,11 @@ from django.db.models import QuerySet
 
 from churches.models import Branch, Church, Group, Member, SmsStatus
 from churches.selectors import member_search
+from koinonia import policy
 from koinonia.exceptions import BusinessRuleError
 from koinonia.tenancy import access_function, church_object_get
-from messaging.broadcasts import services
-from messaging.broadcasts.audience import audience_count, clean_audience
+from messaging.broadcasts import approval, services
+from messaging.broadcasts.audience import audience_count, audience_member_ids, budget_branch_id, clean_audience
 from messaging.broadcasts.models import Message, MessageTemplate, Recipient
 from messaging.segments import SMART_CHARACTER_REPLACEMENTS, replace_smart_characters, segment_info
 
@@ -137,13 +138,27 @@ class Preview:
     fixed_body: str
     needs_confirmation: bool
     problems: dict[str, str] = field(default_factory=dict)
+    # The text exactly as one member of the audience receives it (the first, or the one chosen), with
+    # its own characters and segments; and who else the preview can be shown for.
+    sample: dict | None = None
+    sample_choices: list[dict] = field(default_factory=list)
+    # What this send costs against the plan (None without metering) and whether it waits for an admin.
+    cost: dict | None = None
+    needs_approval: bool = False
 
 
 def message_preview(
-    *, church: Church, body: str, audience: dict | None, media_urls: list[str] | None = None
+    *,
+    church: Church,
+    body: str,
+    audience: dict | None,
+    media_urls: list[str] | None = None,
+    preview_member_id: int | None = None,
+    acting_role: str | None = None,
 ) -> Preview:
     """The same checks ``message_send`` makes, reported instead of raised, with no side effects.
-    Segments are estimated with merge fields at typical lengths, as ``services.validate_body`` does."""
+    Segments per text are estimated with merge fields at typical lengths, as ``services.validate_body``
+    does; ``sample`` is the text as one real recipient gets it, counted exactly as the pipeline will."""
     problems: dict[str, str] = {}
     info = segment_info(body or "")
     try:
@@ -162,18 +177,109 @@ def message_preview(
             recipients = audience_count(church=church, audience=cleaned)
             if recipients == 0:
                 problems["audience"] = "Nobody in this audience can receive texts (no subscribed members)."
+    total_segments = None if recipients is None else recipients * segments
+    sample, choices = None, []
+    if cleaned and recipients:
+        sample, choices = recipient_sample(church=church, body=body, audience=cleaned, member_id=preview_member_id)
     return Preview(
         recipients=recipients,
         encoding=encoding,
         characters=info.units,
         segments=segments,
-        total_segments=None if recipients is None else recipients * segments,
+        total_segments=total_segments,
         non_gsm_chars=info.non_gsm_chars,
         replaceable_chars=[char for char in info.non_gsm_chars if char in SMART_CHARACTER_REPLACEMENTS],
         fixed_body=replace_smart_characters(body or ""),
         needs_confirmation=bool(cleaned) and needs_confirmation(church=church, audience=cleaned, recipients=recipients),
         problems=problems,
+        sample=sample,
+        sample_choices=choices,
+        cost=send_cost(church=church, segments=total_segments or 0, branch_id=budget_branch_id(cleaned))
+        if total_segments
+        else None,
+        needs_approval=bool(cleaned)
+        and approval.approval_rule_applies(church=church, audience=cleaned, acting_role=acting_role),
     )
+
+
+def recipient_sample(
+    *, church: Church, body: str, audience: dict, member_id: int | None = None
+) -> tuple[dict | None, list[dict]]:
+    """The body as ``member_id`` (if in the audience) or the audience's first member receives it —
+    filled by the pipeline's own ``render_body`` — with its exact characters and segments; and the
+    first members of the audience to choose from."""
+    ids = audience_member_ids(church=church, audience=audience)
+    chosen = None
+    if member_id is not None:
+        chosen = (
+            member_id
+            if member_id in ids
+            else next(iter(audience_member_ids(church=church, audience=audience, member_id=member_id, limit=1)), None)
+        )
+    chosen = chosen or (ids[0] if ids else None)
+    members = {
+        m.pk: m
+        for m in Member.objects.for_church(church)
+        .filter(pk__in={*ids, chosen} - {None})
+        .only("id", "first_name", "last_name")
+    }
+    choices = [{"id": pk, "name": members[pk].full_name or f"Member {pk}"} for pk in ids if pk in members]
+    member = members.get(chosen)
+    if member is None:
+        return None, choices
+    if chosen not in ids:
+        choices.insert(0, {"id": chosen, "name": member.full_name or f"Member {chosen}"})
+    text = services.render_body(
+        body or "", first_name=member.first_name, last_name=member.last_name, church_name=church.name
+    )
+    info = segment_info(text)
+    sample = {
+        "member_id": member.pk,
+        "name": member.full_name or f"Member {member.pk}",
+        "text": text,
+        "characters": info.units,
+        "segments": max(info.segments, 1) if text else 0,
+        "encoding": info.encoding,
+    }
+    return sample, choices
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def send_cost(*, church: Church, segments: int, branch_id: int | None = None) -> dict | None:
+    """What sending ``segments`` costs against the plan and the allowance left after it, from the plan
+    policy (billing's send estimate); None when nothing is metered. ``text`` says it in a sentence."""
+    summary = policy.current().usage_summary(church=church, adding=segments, branch_id=branch_id)
+    if not summary or "send" not in summary:
+        return None
+    send = summary["send"]
+    remaining = summary.get("remaining", 0)
+    left_after = max(0, remaining - segments)
+    if not send.get("allowed", True):
+        text = send.get("message") or "Your plan does not allow this send."
+    elif send.get("within_allowance"):
+        text = (
+            f"{segments:,} segments, within your allowance: {left_after:,} of {summary['allowance']:,} left after it."
+        )
+    else:
+        over = send.get("overage_segments", 0)
+        text = (
+            f"{segments:,} segments: {over:,} beyond your allowance ({remaining:,} left), "
+            f"{_money(send.get('overage_cents', 0))} extra."
+        )
+    return {
+        "segments": segments,
+        "allowance": summary.get("allowance"),
+        "remaining": remaining,
+        "remaining_after": left_after,
+        "within_allowance": bool(send.get("within_allowance")),
+        "overage_segments": send.get("overage_segments", 0),
+        "overage_cents": send.get("overage_cents", 0),
+        "allowed": bool(send.get("allowed", True)),
+        "text": text,
+    }
 
 
 def broadcast_stats(*, church: Church, since) -> dict[str, int]:

@@ -12,7 +12,7 @@ from koinonia import events, policy
 from koinonia.exceptions import BusinessRuleError
 from koinonia.tenancy import church_object_get
 from messaging import enqueue
-from messaging.broadcasts import event_data
+from messaging.broadcasts import approval, event_data
 from messaging.broadcasts.audience import audience_count, budget_branch_id, clean_audience, materialize_recipients
 from messaging.broadcasts.models import Message, MessageTemplate, Recipient
 from messaging.numbers.services import default_sender
@@ -87,9 +87,12 @@ def message_send(
     idempotency_key: str = "",
     api_key: ApiKey | None = None,
     resend_of: Message | None = None,
+    acting_role: str | None = None,
 ) -> Message:
     """Accept a broadcast. Recipients are materialized by a worker (``prepare_message``) right after
-    commit, so answering takes the same time for ten members or a hundred thousand."""
+    commit, so answering takes the same time for ten members or a hundred thousand. ``acting_role`` is the
+    role of the person or key sending (None for the system's own sends): below admin, the church's
+    send-safety rule may hold the broadcast for an admin's approval (``approval.py``)."""
     idempotency_key = (idempotency_key or "").strip()[:128]
     if idempotency_key:
         existing = Message.objects.for_church(church).filter(idempotency_key=idempotency_key).first()
@@ -117,6 +120,11 @@ def message_send(
         branch_id=budget_branch_id(audience),
     )
     send_at = scheduled_at or now
+    held = approval.approval_rule_applies(church=church, audience=audience, acting_role=acting_role)
+    if held:
+        status = Message.Status.HELD
+    else:
+        status = Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -127,7 +135,7 @@ def message_send(
                 body=body,
                 media_urls=media_urls or [],
                 audience=audience,
-                status=Message.Status.SCHEDULED if scheduled_at else Message.Status.QUEUED,
+                status=status,
                 scheduled_at=scheduled_at,
                 expires_at=send_at + DEFAULT_EXPIRY,
                 encoding=encoding,
@@ -143,15 +151,99 @@ def message_send(
         church=church,
         actor=author,
         api_key=api_key,
-        action="message.scheduled" if scheduled_at else "message.sent",
+        action="message.held" if held else "message.scheduled" if scheduled_at else "message.sent",
         target=message,
         data={"audience": audience, "estimate": estimate},
     )
     events.emit(church=church, type="message.created", data=event_data.message_data(message))
-    if not scheduled_at:
+    if held:
+        approval.forget_held_count(church.pk)
+        message_id = message.pk
+        church_id = church.pk
+        transaction.on_commit(lambda: approval.notify_held(church_id=church_id, message_id=message_id))
+    elif not scheduled_at:
         _enqueue_prepare(message.pk)
     elif estimate is None:
         _enqueue_estimate(message.pk)
+    return message
+
+
+def _decide(*, church: Church, message_id: int, acting_user: User | None, api_key: ApiKey | None) -> Message:
+    message = church_object_get(Message.objects.select_for_update(), church=church, id=message_id)  # as message_get
+    if message.status != Message.Status.HELD:
+        raise BusinessRuleError(
+            f"This message is not awaiting approval (it is {message.get_status_display().lower()}).",
+            code="conflict",
+            status=409,
+        )
+    if acting_user is not None and acting_user.pk and message.author_id == acting_user.pk:
+        raise BusinessRuleError("Another admin has to approve a message you wrote.", code="forbidden", status=403)
+    return message
+
+
+def _after_decision(*, church: Church, message: Message, action: str, acting_user, api_key, data: dict) -> None:
+    audit_record(church=church, actor=acting_user, api_key=api_key, action=action, target=message, data=data)
+    approval.forget_held_count(church.pk)
+    message_id, church_id = message.pk, church.pk
+    transaction.on_commit(lambda: approval.notify_decided(church_id=church_id, message_id=message_id))
+
+
+@transaction.atomic
+def message_approve(
+    *, church: Church, message_id: int, acting_user: User | None, api_key: ApiKey | None = None
+) -> Message:
+    """Release a held broadcast: it goes out now (or at its scheduled time, if that is still ahead).
+    The plan is checked again, since the allowance may have been used while it waited."""
+    message = _decide(church=church, message_id=message_id, acting_user=acting_user, api_key=api_key)
+    estimate = message.recipient_count or EXACT_COUNT_UP_TO
+    policy.current().check(
+        church=church,
+        resource="broadcast",
+        adding=estimate * message.segments,
+        audience=message.audience,
+        branch_id=budget_branch_id(message.audience),
+    )
+    now = timezone.now()
+    later = message.scheduled_at is not None and message.scheduled_at > now
+    message.status = Message.Status.SCHEDULED if later else Message.Status.QUEUED
+    if not later:
+        # The 24 h expiry counts from when it may go out, not from when it was written.
+        message.expires_at = now + DEFAULT_EXPIRY
+    message.approval_decided_by = acting_user if getattr(acting_user, "pk", None) else None
+    message.approval_decided_at = now
+    message.save(update_fields=["status", "expires_at", "approval_decided_by", "approval_decided_at"])
+    _after_decision(
+        church=church, message=message, action="message.approved", acting_user=acting_user, api_key=api_key, data={}
+    )
+    if not later:
+        _enqueue_prepare(message.pk)
+    return message
+
+
+@transaction.atomic
+def message_reject(
+    *, church: Church, message_id: int, acting_user: User | None, api_key: ApiKey | None = None, reason: str = ""
+) -> Message:
+    """Refuse a held broadcast: nothing is sent, and the author is told why."""
+    message = _decide(church=church, message_id=message_id, acting_user=acting_user, api_key=api_key)
+    reason = (reason or "").strip()[:500]
+    now = timezone.now()
+    message.status = Message.Status.REJECTED
+    message.status_detail = f"Not approved: {reason}" if reason else "Not approved by an admin."
+    message.approval_decided_by = acting_user if getattr(acting_user, "pk", None) else None
+    message.approval_decided_at = now
+    message.completed_at = now
+    message.save(
+        update_fields=["status", "status_detail", "approval_decided_by", "approval_decided_at", "completed_at"]
+    )
+    _after_decision(
+        church=church,
+        message=message,
+        action="message.rejected",
+        acting_user=acting_user,
+        api_key=api_key,
+        data={"reason": reason},
+    )
     return message
 
 
@@ -228,6 +320,8 @@ def message_cancel(
         raise BusinessRuleError(
             f"This message is already {message.get_status_display().lower()}.", code="conflict", status=409
         )
+    if message.status == Message.Status.HELD:
+        approval.forget_held_count(church.pk)
     now = timezone.now()
     skipped = Recipient.objects.filter(message=message, status=Recipient.Status.QUEUED).update(
         status=Recipient.Status.SKIPPED, error_reason="Canceled before it was sent.", claimed_until=None

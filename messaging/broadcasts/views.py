@@ -10,12 +10,14 @@ from django.http import Http404, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views import View
 
 from churches.models import Role
 from koinonia.exceptions import BusinessRuleError
 from koinonia.tenancy import ChurchPageMixin
 from messaging.broadcasts import selectors, services
+from messaging.broadcasts.approval import approval_rule_text
 from messaging.broadcasts.forms import SERVICE_FIELD_TO_FORM, ComposeForm, IdListField, TemplateForm
 from messaging.broadcasts.models import Message, MessageTemplate, Recipient
 from messaging.segments import replace_smart_characters
@@ -115,13 +117,15 @@ class ComposeView(MessagingPage):
         posted = request.POST.copy()
         if "fix_smart" in posted:
             posted["body"] = replace_smart_characters(posted.get("body", ""))
-        if {"fix_smart", "find_members", "edit"} & set(posted):
+        if {"fix_smart", "find_members", "edit", "refresh_preview"} & set(posted):
             return self._render(ComposeForm(initial=_initial_from(posted), church=request.church), posted)
         form = ComposeForm(posted, church=request.church)
         if not form.is_valid():
             return self._render(form, posted, status=400)
         body, audience = form.cleaned_data["body"], form.audience
-        preview = selectors.message_preview(church=request.church, body=body, audience=audience)
+        preview = selectors.message_preview(
+            church=request.church, body=body, audience=audience, acting_role=request.role
+        )
         if preview.needs_confirmation and posted.get("confirmed") != "yes" and not preview.problems:
             return self._confirm(form, preview, posted)
         try:
@@ -132,11 +136,14 @@ class ComposeView(MessagingPage):
                 audience=audience,
                 scheduled_at=form.cleaned_data["scheduled_for"],
                 idempotency_key=form.cleaned_data["idempotency_key"],
+                acting_role=request.role,
             )
         except BusinessRuleError as exc:
             form.add_error(SERVICE_FIELD_TO_FORM.get(exc.field), exc.message)
             return self._render(form, posted, status=409 if exc.status == 409 else 400)
-        if message.status == Message.Status.SCHEDULED:
+        if message.status == Message.Status.HELD:
+            messages.success(request, _("Saved. An admin has to approve this message before it is sent."))
+        elif message.status == Message.Status.SCHEDULED:
             local = timezone.localtime(message.scheduled_at)
             messages.success(request, f"Scheduled for {local:%a %b %-d, %Y at %-I:%M %p} ({request.church.timezone}).")
         else:
@@ -158,7 +165,14 @@ class ComposeView(MessagingPage):
             "found_members": [m for m in found if m["id"] not in picked_ids],
             "searched": searched,
             "templates": selectors.template_list(church=church).select_related(None),
-            "preview": selectors.message_preview(church=church, body=body, audience=audience),
+            "preview": selectors.message_preview(
+                church=church,
+                body=body,
+                audience=audience,
+                preview_member_id=_int_or_none(posted.get("preview_member")),
+                acting_role=self.request.role,
+            ),
+            "approval_rule": approval_rule_text(church),
             "show_problems": bool(body) or form.is_bound,
             "confirm_threshold": selectors.confirm_threshold(church=church),
             "church": church,
@@ -193,6 +207,10 @@ def _initial_from(posted: QueryDict) -> dict:
         elif name in posted:
             initial[name] = posted.get(name)
     return initial
+
+
+def _int_or_none(value) -> int | None:
+    return int(value) if value and str(value).isdigit() else None
 
 
 def _ids(posted: QueryDict, name: str) -> list[int]:
@@ -242,6 +260,7 @@ class MessageDetailView(MessagingPage):
             "status": status,
             "status_filters": _status_filters(message),
             "can_send": self.can_send,
+            "can_approve": message.status == Message.Status.HELD and Role.at_least(request.role, Role.ADMIN),
         }
         return render(request, "messaging/message_detail.html", context)
 
@@ -288,7 +307,45 @@ class MessageResendFailedView(MessagingPage):
         return redirect("message_detail", pk=resent.pk)
 
 
-MESSAGE_BADGES = {"sent": "badge-ok", "failed": "badge-bad", "canceled": ""}  # the rest are on their way
+class MessageApproveView(MessagingPage):
+    """An admin releases a broadcast held by the church's send-safety rule."""
+
+    roles = {"SAFE": Role.ADMIN, "UNSAFE": Role.ADMIN}
+
+    def post(self, request, pk):
+        try:
+            services.message_approve(church=request.church, message_id=pk, acting_user=request.user)
+        except BusinessRuleError as exc:
+            if exc.status == 404:
+                raise Http404("Not found.") from None
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Approved. The message is on its way."))
+        return redirect("message_detail", pk=pk)
+
+
+class MessageRejectView(MessagingPage):
+    roles = {"SAFE": Role.ADMIN, "UNSAFE": Role.ADMIN}
+
+    def post(self, request, pk):
+        try:
+            services.message_reject(
+                church=request.church,
+                message_id=pk,
+                acting_user=request.user,
+                reason=request.POST.get("reason", "")[:500],
+            )
+        except BusinessRuleError as exc:
+            if exc.status == 404:
+                raise Http404("Not found.") from None
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Rejected. Nothing was sent, and the author has been told."))
+        return redirect("message_detail", pk=pk)
+
+
+# The rest are on their way.
+MESSAGE_BADGES = {"sent": "badge-ok", "failed": "badge-bad", "canceled": "", "rejected": "badge-bad"}
 
 
 def progress_data(message: Message) -> dict:

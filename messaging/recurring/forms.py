@@ -70,10 +70,12 @@ class RecurringForm(forms.Form):
     )
     member_ids = forms.CharField(required=False, widget=forms.HiddenInput)  # kept from API-made audiences
     frequency = forms.ChoiceField(
-        label="Repeats", choices=RecurringMessage.Frequency.choices, initial="weekly", widget=forms.RadioSelect
-    )
-    interval = forms.IntegerField(
-        label="Every", min_value=1, max_value=recurrence.MAX_INTERVAL, initial=1, help_text="days / weeks / months"
+        label="Repeats",
+        choices=[
+            (value, "Custom" if value == "rrule" else label) for value, label in RecurringMessage.Frequency.choices
+        ],
+        initial="weekly",
+        widget=forms.RadioSelect,
     )
     weekdays = forms.TypedMultipleChoiceField(
         label="On", coerce=int, choices=WEEKDAY_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
@@ -89,8 +91,13 @@ class RecurringForm(forms.Form):
         label="Weekday", coerce=int, choices=WEEKDAY_CHOICES, required=False, empty_value=None
     )
     rrule = forms.CharField(
-        label="Custom rule (RRULE)", required=False, max_length=500, help_text="e.g. FREQ=WEEKLY;BYDAY=SU,WE"
+        label="Custom rule",
+        required=False,
+        max_length=500,
+        help_text="For schedules the choices above can't make, in iCalendar form: FREQ=WEEKLY;BYDAY=SU,WE is "
+        "“every week on Sunday and Wednesday”.",
     )
+    interval = forms.IntegerField(label="Every", min_value=1, max_value=recurrence.MAX_INTERVAL, initial=1)
     time_of_day = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     start_date = CalendarDateField(label="Starting")
     ends = forms.ChoiceField(label="Ends", choices=ENDS_CHOICES, initial="never", widget=forms.RadioSelect)

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from dateutil import rrule as du
 
 from koinonia.exceptions import BusinessRuleError
+from messaging.recurring.rrule_words import FALLBACK, rrule_words
 
 DAILY, WEEKLY, MONTHLY, CUSTOM = "daily", "weekly", "monthly", "rrule"
 FREQUENCIES = (DAILY, WEEKLY, MONTHLY, CUSTOM)
@@ -303,7 +304,12 @@ def describe(schedule: Schedule) -> str:
         else:
             text = f"{every} on the {_ordinal(schedule.month_day)} {at}"
     else:
-        text = f"Custom rule {normalize_rrule(schedule.rrule)}, starting {at}"
+        words = rrule_words(schedule.rrule)
+        if words == FALLBACK or " at " not in f"{words} ":
+            # Sub-daily rules count from the first send; the others send at the chosen time.
+            sub_daily = any(unit in schedule.rrule.upper() for unit in ("HOURLY", "MINUTELY"))
+            words = f"{words}, starting {at}" if sub_daily or words == FALLBACK else f"{words} {at}"
+        text = words
     text += f" ({schedule.timezone})"
     if schedule.end_date is not None:
         text += f", until {schedule.end_date:%b %-d, %Y}"

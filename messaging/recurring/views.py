@@ -122,7 +122,13 @@ class RecurringFormView(RecurringPage):
         return redirect("recurring_detail", pk=recurring.pk)
 
     def _render(self, form, recurring, *, preview=None, status: int = 200):
-        context = {"form": form, "recurring": recurring, "preview": preview, "church": self.request.church}
+        context = {
+            "form": form,
+            "recurring": recurring,
+            "preview": preview,
+            "church": self.request.church,
+            "current_description": recurrence.describe(recurring.schedule) if recurring else "",
+        }
         return render(self.request, "messaging/recurring/form.html", context, status=status)
 
 

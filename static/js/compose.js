@@ -50,8 +50,41 @@
     return char;
   }
 
+  const memberSelect = preview.querySelector("[data-preview-member]");
+
+  function renderSample(data) {
+    const box = preview.querySelector("[data-preview-sample]");
+    box.hidden = !data.sample;
+    preview.querySelector("[data-preview-no-sample]").hidden = Boolean(data.sample);
+    if (!data.sample) return;
+    memberSelect.replaceChildren(
+      ...data.sample_choices.map((choice) => {
+        const option = document.createElement("option");
+        option.value = String(choice.id);
+        option.textContent = choice.name;
+        option.selected = choice.id === data.sample.member_id;
+        return option;
+      }),
+    );
+    show("sample_text", data.sample.text);
+    const unit = data.sample.segments === 1 ? "segment" : "segments";
+    show("sample_counts", `${data.sample.characters} characters · ${data.sample.segments} ${unit} (${data.sample.encoding})`);
+  }
+
+  function renderCost(data) {
+    const cost = preview.querySelector('[data-preview="cost"]');
+    cost.hidden = !data.cost;
+    if (data.cost) {
+      cost.textContent = data.cost.text;
+      cost.classList.toggle("errorlist", !data.cost.allowed);
+    }
+    preview.querySelector('[data-preview="approval"]').hidden = !data.needs_approval;
+  }
+
   function render(data) {
     lastPreview = data;
+    renderSample(data);
+    renderCost(data);
     show("recipients", data.recipients);
     show("encoding", data.encoding);
     show("characters", data.characters);
@@ -87,6 +120,7 @@
     const payload = { body: sentBody };
     const chosen = audience();
     if (chosen) payload.audience = chosen;
+    if (memberSelect.value) payload.preview_member_id = Number(memberSelect.value);
     try {
       const response = await fetch(form.dataset.previewUrl, {
         method: "POST",
@@ -107,6 +141,8 @@
     clearTimeout(previewTimer);
     previewTimer = setTimeout(refreshPreview, 300);
   }
+
+  memberSelect.addEventListener("change", schedulePreview);
 
   // Merge fields: insert at the cursor.
   const mergeButtons = form.querySelector("[data-merge-buttons]");

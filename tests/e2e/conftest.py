@@ -4,6 +4,7 @@ see the test's committed rows), signing in, viewports, and checks run on every p
 scroll, tap targets, and axe-core (vendored in tests/e2e/vendor/) with no serious or critical violation."""
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from django.conf import settings as django_settings
 from tests.conftest import PASSWORD
 
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
+DOC_SCREENSHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
@@ -111,9 +113,15 @@ def javascript_errors(driver) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def screenshot(driver, name: str) -> None:
+def screenshot(driver, name: str, *, docs: bool = False) -> None:
+    """Into var/screenshots/ always; with ``docs`` and ``KOINONIA_SCREENSHOTS=1`` in the environment, also
+    into docs/screenshots/ (the committed pictures the README links to: regenerate them with
+    ``KOINONIA_SCREENSHOTS=1 .venv/bin/pytest tests/e2e/test_staff_pages.py -k every_main_page``)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    if docs and os.environ.get("KOINONIA_SCREENSHOTS") == "1":
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(DOC_SCREENSHOTS / f"{name}.png"))
 
 
 def horizontal_overflow(driver, viewport: dict) -> dict | None:

@@ -36,6 +36,21 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 THREAD_LENGTH = 40
 SMALL_PHONE = {"width": 360, "height": 740, "mobile": True}
+# The pages pictured in docs/screenshots/ (README), at both sizes, when KOINONIA_SCREENSHOTS=1.
+DOC_PAGES = {
+    "dashboard",
+    "members",
+    "member-detail",
+    "import",
+    "compose",
+    "message-detail",
+    "recurring-new",
+    "inbox",
+    "conversation",
+    "settings",
+    "billing",
+    "analytics",
+}
 
 
 @pytest.fixture
@@ -132,6 +147,7 @@ def pages(world, live_server, monkeypatch):
         "tendlc-campaign": "/settings/10dlc/?step=campaign",
         "api-keys": "/settings/api-keys/",
         "billing": "/billing/",
+        "analytics": "/analytics/",
     }
 
 
@@ -162,7 +178,7 @@ def test_every_main_page_fits_the_screen_and_passes_axe(browser, live_server, wo
             violations = axe_violations(browser)
             if violations:
                 found["axe"] = violations
-            screenshot(browser, f"{name}-{size}")
+            screenshot(browser, f"{name}-{size}", docs=name in DOC_PAGES)
         errors = javascript_errors(browser)
         if errors:
             found["javascript"] = errors

@@ -30,6 +30,8 @@ NOT_CREATES = {
     "api-key-revoke": "revoking twice is the same as once",
     "message-preview": "computes, writes nothing",
     "message-cancel": "cancelling twice is the same as once",
+    "message-approve": "a decided message refuses a second decision (409); approving never sends twice",
+    "message-reject": "a decided message refuses a second decision (409)",
     "recurring-message-preview": "computes, writes nothing",
     "recurring-message-pause": "pausing twice is the same as once",
     "recurring-message-resume": "resuming twice is the same as once",
