@@ -234,7 +234,9 @@ class ConsentReview(ChurchOwned):
         DISMISSED = "dismissed", "Not an opt-out"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
-    message = models.OneToOneField(ConversationMessage, on_delete=models.CASCADE, related_name="review")
+    # One review per message; the unique constraint leads with church (distribution column), so the FK
+    # is a plain ForeignKey and its own index is left out (the constraint's index covers it).
+    message = models.ForeignKey(ConversationMessage, on_delete=models.CASCADE, related_name="+", db_index=False)
     member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     raw_text = models.TextField()
     reason = models.CharField(max_length=200, blank=True)
@@ -248,6 +250,7 @@ class ConsentReview(ChurchOwned):
             # The review queue: a church's pending items, oldest first.
             models.Index(fields=["church", "status", "created_at"], name="consentreview_church_status"),
         ]
+        constraints = [models.UniqueConstraint(fields=["church", "message"], name="consentreview_church_message")]
 
     def __str__(self) -> str:
         return f"Review {self.pk} ({self.status})"
