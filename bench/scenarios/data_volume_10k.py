@@ -8,14 +8,17 @@ once per scale (a marker table remembers it). ``BENCH_VOLUME_SCALE`` (default 1)
 members, recipients and the big church together (``BENCH_VOLUME_BIG_MEMBERS`` sets the big church's
 size on its own): 0.001 is a smoke run.
 
-Measured per church and database, ``BENCH_VOLUME_REQUESTS`` (default 30) times after a warm-up: member
-list, message list, message detail (the newest broadcast), dashboard, inbox, API member list. Goal:
+Measured per church and database, ``BENCH_VOLUME_REQUESTS`` (default 30) times after a warm-up, in
+interleaved rounds (every page of both churches in both databases per round, so both sides of a ratio
+see the same load on a shared machine): member list, message list, message detail (the newest
+broadcast), dashboard, inbox, API member list. Goal:
 p95(all churches) / p95(alone) ≤ 1.3 and identical query counts. The plans of each page's SELECTs on the
 big database (``EXPLAIN``) name the relations and indexes scanned — partitions, once recipients are
 partitioned, show there as the pruned-to child tables."""
 
 import json
 import os
+import time
 
 from django.core.cache import cache
 from django.db import connection, connections
@@ -24,7 +27,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from bench import volume_seed
-from bench.scenarios._support import ms, timed
+from bench.scenarios._support import ms
 
 GOAL_RATIO = 1.3
 
@@ -126,32 +129,47 @@ def _relations(queries: list[dict]) -> list[str]:
 
 
 def measure(church, owner, *, requests: int, explain: bool) -> dict[str, dict]:
-    client = _client_for(church, owner)
-    return {name: _measure_page(client, name, url, requests, explain) for name, url in _cases(church).items()}
+    """One church's pages in the current database (the smoke test's entry)."""
+    pages = _Pages(church, owner)
+    for _ in range(requests):
+        pages.round()
+    return pages.results(explain=explain)
 
 
-def _measure_page(client, name: str, url: str, requests: int, explain: bool) -> dict:
-    for _ in range(3):
-        response = client.get(url)
-        assert response.status_code == 200, (name, response.status_code)  # warm up
-    counts: list[int] = []
-    queries: list[dict] = []
+class _Pages:
+    """A signed-in client and its pages; each ``round`` requests every page once, timed and counted."""
 
-    def once():
-        nonlocal queries
-        with CaptureQueriesContext(connection) as captured:
-            client.get(url)
-        queries = list(captured.captured_queries)  # copied now: the next request resets the log
-        counts.append(len(queries))
+    def __init__(self, church, owner):
+        self.client = _client_for(church, owner)
+        self.cases = _cases(church)
+        self.samples: dict[str, list[float]] = {name: [] for name in self.cases}
+        self.counts: dict[str, list[int]] = {name: [] for name in self.cases}
+        self.last_queries: dict[str, list[dict]] = {}
+        for name, url in self.cases.items():
+            for _ in range(3):
+                response = self.client.get(url)
+                assert response.status_code == 200, (name, response.status_code)  # warm up
 
-    stats = ms(timed(once, requests))
-    return {
-        **stats,
-        # The usual count (a throttled write, e.g. a session touch, can add one now and then).
-        "queries": max(set(counts), key=counts.count),
-        "query_counts_seen": sorted(set(counts)),
-        **({"plan_relations": _relations(queries)} if explain else {}),
-    }
+    def round(self) -> None:
+        for name, url in self.cases.items():
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                self.client.get(url)
+                self.samples[name].append(time.perf_counter() - started)
+            self.last_queries[name] = list(captured.captured_queries)  # copied: the next request resets it
+            self.counts[name].append(len(self.last_queries[name]))
+
+    def results(self, *, explain: bool) -> dict[str, dict]:
+        found = {}
+        for name, counts in self.counts.items():
+            found[name] = {
+                **ms(self.samples[name]),
+                # The usual count (a throttled write, e.g. a session touch, adds one now and then).
+                "queries": max(set(counts), key=counts.count),
+                "query_counts_seen": sorted(set(counts)),
+                **({"plan_relations": _relations(self.last_queries[name])} if explain else {}),
+            }
+        return found
 
 
 def _measured_churches():
@@ -170,23 +188,49 @@ def run() -> dict:
     shape = volume_seed.Shape.at(_scale(), int(big) if big else None)
     requests = _requests()
     big_name = os.environ.get("BENCH_VOLUME_DATABASE", "koinonia_bench_volume")
+    databases = {"alone": f"{big_name}_alone", "all": big_name}
     original = connections["default"].settings_dict["NAME"]
-    measured: dict[str, dict] = {}
     seeding: dict[str, dict | None] = {}
     rows_in: dict[str, dict] = {}
+    pages: dict[str, _Pages] = {}
     try:
-        for database, with_filler in ((f"{big_name}_alone", False), (big_name, True)):
+        for key, database in databases.items():
             use_database(database)
-            seeding[database] = _seeded(shape, with_filler=with_filler)
+            seeding[database] = _seeded(shape, with_filler=key == "all")
             rows_in[database] = volume_seed.counts()
+        # Interleaved: each round requests every page of both churches in both databases, so the two
+        # sides of a ratio see the same machine load (this box is shared).
+        for key, database in databases.items():
+            _switch(database)
             for church, owner in _measured_churches():
-                key = f"{'all' if with_filler else 'alone'}:{church.slug}"
-                measured[key] = measure(church, owner, requests=requests, explain=with_filler)
+                pages[f"{key}:{church.slug}"] = _Pages(church, owner)
+        for _ in range(requests):
+            for key, database in databases.items():
+                _switch(database)
+                for name, page in pages.items():
+                    if name.startswith(key + ":"):
+                        page.round()
+        measured = {}
+        for key, database in databases.items():
+            _switch(database)
+            for name, page in pages.items():
+                if name.startswith(key + ":"):
+                    measured[name] = page.results(explain=key == "all")
     finally:
         connections["default"].close()
         connections["default"].settings_dict["NAME"] = original
         cache.clear()
     return _report(shape, requests, measured, seeding, rows_in, big_name)
+
+
+def _switch(name: str) -> None:
+    """Point the default connection at another (migrated) bench database, connected before timing."""
+    from django.contrib.contenttypes.models import ContentType
+
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = name
+    ContentType.objects.clear_cache()
+    connection.ensure_connection()
 
 
 def _report(shape, requests, measured, seeding, rows_in, big_name) -> dict:
