@@ -234,9 +234,9 @@ class ConsentReview(ChurchOwned):
         DISMISSED = "dismissed", "Not an opt-out"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
-    # One review per message; the unique constraint leads with church (distribution column), so the FK
-    # is a plain ForeignKey and its own index is left out (the constraint's index covers it).
-    message = models.ForeignKey(ConversationMessage, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # One review per message: unique (church, message) below, church first (the distribution column).
+    # The FK keeps its own index: deleting conversation messages finds their reviews by message alone.
+    message = models.ForeignKey(ConversationMessage, on_delete=models.CASCADE, related_name="+")
     member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     raw_text = models.TextField()
     reason = models.CharField(max_length=200, blank=True)
