@@ -168,7 +168,7 @@ class MeterReport(ChurchOwned):
     names the range of overage it covers, so a retry can never bill the same segments twice."""
 
     usage_period = models.ForeignKey(UsagePeriod, on_delete=models.PROTECT, related_name="meter_reports")
-    identifier = models.CharField(max_length=100, unique=True)
+    identifier = models.CharField(max_length=100)
     segments = models.PositiveIntegerField()
     stripe_customer_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
@@ -180,6 +180,9 @@ class MeterReport(ChurchOwned):
             # The sweeper's "not yet sent" scan.
             models.Index(fields=["created_at"], condition=Q(sent_at=None), name="meterreport_unsent"),
         ]
+        # Unique per church (the distribution column leads); identifiers name the church's own usage
+        # period, so they never collide across churches anyway, and Stripe dedupes them globally too.
+        constraints = [models.UniqueConstraint(fields=["church", "identifier"], name="meterreport_church_identifier")]
 
 
 class StripeEvent(models.Model):

@@ -14,6 +14,7 @@ from churches.models import (
     Group,
     Invitation,
     Member,
+    PlatformAuditLog,
     StaffMembership,
     User,
 )
@@ -92,6 +93,25 @@ class AuditLogAdmin(admin.ModelAdmin):
     list_filter = ["action"]
     search_fields = ["action", "church__name", "actor__email", "target_id"]
     list_select_related = ["church", "actor", "api_key"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PlatformAuditLog)
+class PlatformAuditLogAdmin(admin.ModelAdmin):
+    """Events outside any church (failed sign-ins): read-only, like the church audit log."""
+
+    list_display = ["created_at", "actor", "action", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["action", "actor__email"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):

@@ -251,12 +251,11 @@ class IdempotencyRecord(ChurchOwned):
 
 
 class AuditLog(models.Model):
-    """Who did what: permission, API key, sign-in, consent, billing, send and support actions.
-    ``church`` is null for events outside any church (a failed sign-in, say)."""
+    """Who did what in a church: permission, API key, sign-in, consent, billing, send and support
+    actions. Events outside any church (a failed sign-in, say) go to ``PlatformAuditLog``: a distributed
+    table cannot hold a row without its distribution column (koinonia/distribution.py)."""
 
-    church = models.ForeignKey(
-        Church, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
-    )
+    church = models.ForeignKey(Church, on_delete=models.PROTECT, related_name="+", db_index=False)
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=64)
@@ -271,6 +270,24 @@ class AuditLog(models.Model):
     class Meta:
         # Admin and the church's own audit view list a church's most recent events.
         indexes = [models.Index(fields=["church", "-created_at"], name="auditlog_church_recent")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+
+
+class PlatformAuditLog(models.Model):
+    """Audit events that belong to no church (a failed sign-in, a sign-in by a user without a church).
+    A local table: it stays on the coordinator when tenant tables are distributed by church."""
+
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="platformauditlog_recent")]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

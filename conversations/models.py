@@ -234,7 +234,9 @@ class ConsentReview(ChurchOwned):
         DISMISSED = "dismissed", "Not an opt-out"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
-    message = models.OneToOneField(ConversationMessage, on_delete=models.CASCADE, related_name="review")
+    # One review per message: unique (church, message) below, church first (the distribution column).
+    # The FK keeps its own index: deleting conversation messages finds their reviews by message alone.
+    message = models.ForeignKey(ConversationMessage, on_delete=models.CASCADE, related_name="+")
     member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     raw_text = models.TextField()
     reason = models.CharField(max_length=200, blank=True)
@@ -248,6 +250,7 @@ class ConsentReview(ChurchOwned):
             # The review queue: a church's pending items, oldest first.
             models.Index(fields=["church", "status", "created_at"], name="consentreview_church_status"),
         ]
+        constraints = [models.UniqueConstraint(fields=["church", "message"], name="consentreview_church_message")]
 
     def __str__(self) -> str:
         return f"Review {self.pk} ({self.status})"

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from churches.models import ApiKey, AuditLog, Church, Invitation, Role, StaffMembership, User
+from churches.models import ApiKey, AuditLog, Church, Invitation, PlatformAuditLog, Role, StaffMembership, User
 from churches.selectors import api_key_get, staff_membership_get
 from churches.signals import church_created
 from koinonia import policy
@@ -53,9 +53,19 @@ def audit_record(
     target=None,
     data: dict | None = None,
     ip_address: str | None = None,
-) -> AuditLog:
+) -> AuditLog | PlatformAuditLog:
+    church_id = church.pk if church is not None else church_id
+    if church_id is None:
+        # Outside any church (a failed sign-in): the platform log, since AuditLog rows always have a
+        # church (its distribution column, koinonia/distribution.py).
+        return PlatformAuditLog.objects.create(
+            actor=actor if actor is not None and getattr(actor, "pk", None) else None,
+            action=action,
+            data={**(data or {}), **({"target": f"{target._meta.model_name}:{target.pk}"} if target else {})},
+            ip_address=ip_address,
+        )
     return AuditLog.objects.create(
-        church_id=church.pk if church is not None else church_id,
+        church_id=church_id,
         actor=actor if actor is not None and getattr(actor, "pk", None) else None,
         api_key=api_key,
         action=action,

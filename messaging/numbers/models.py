@@ -196,8 +196,10 @@ class TenDlcCampaign(ChurchOwned):
         default=False,
         help_text="Staff submitted it while the church's details were in review: it goes out once they are approved.",
     )
-    resubmission_of = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resubmitted_as"
+    # At most one resubmission per campaign: unique (church, resubmission_of) below, church first for
+    # distribution (koinonia/distribution.py).
+    resubmission_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
     status_at = models.DateTimeField(
@@ -220,6 +222,9 @@ class TenDlcCampaign(ChurchOwned):
                 name="tendlccampaign_provider_id",
                 condition=~Q(provider_campaign_id=""),
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["church", "resubmission_of"], name="tendlccampaign_one_resubmission")
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from churches.models import AuditLog, Church, Invitation, Role, StaffMembership, User
+from churches.models import AuditLog, Church, Invitation, PlatformAuditLog, Role, StaffMembership, User
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 
@@ -69,7 +69,8 @@ def test_login_with_email_and_logout(client, world):
 def test_wrong_password_shows_error_and_is_audited(client, world):
     response = client.post(reverse("login"), {"username": world.staff.email, "password": "nope-nope-nope"})
     assert response.status_code == 200 and response.context["form"].errors
-    assert AuditLog.objects.filter(action="auth.sign_in_failed").exists()
+    assert PlatformAuditLog.objects.filter(action="auth.sign_in_failed").exists()
+    assert not AuditLog.objects.filter(action="auth.sign_in_failed").exists()
 
 
 def test_password_reset_by_email(client, world):
