@@ -5,7 +5,8 @@ only uses what this sets."""
 from django.utils import timezone
 
 from churches.models import StaffMembership
-from koinonia.tenancy import SESSION_CHURCH_KEY
+from koinonia.roles import Role
+from koinonia.tenancy import SESSION_CHURCH_KEY, limit_to_branches
 
 
 def resolve_session_church(request) -> StaffMembership | None:
@@ -32,6 +33,9 @@ class CurrentChurchMiddleware:
         request.membership = membership
         request.church = membership.church if membership else None
         request.role = membership.role if membership else None
+        if membership is not None and membership.role != Role.OWNER:
+            # Owners always see the whole church (they set the limits).
+            limit_to_branches(request.church, [branch.pk for branch in membership.branches.all()])
         return self.get_response(request)
 
 

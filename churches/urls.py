@@ -30,6 +30,7 @@ urlpatterns = [
     path("settings/", church_settings.SettingsView.as_view(), name="settings"),
     path("settings/team/", team.TeamView.as_view(), name="team"),
     path("settings/team/<int:pk>/role/", team.TeamMemberRoleView.as_view(), name="team_member_role"),
+    path("settings/team/<int:pk>/branches/", team.TeamMemberBranchesView.as_view(), name="team_member_branches"),
     path("settings/team/<int:pk>/remove/", team.TeamMemberRemoveView.as_view(), name="team_member_remove"),
     path("settings/api-keys/", church_settings.ApiKeysView.as_view(), name="api_keys"),
     path("settings/api-keys/<int:pk>/revoke/", church_settings.ApiKeyRevokeView.as_view(), name="api_key_revoke"),

@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views import View
 
-from churches import selectors, services
+from churches import listing, selectors, services
 from churches.forms import (
     InviteForm,
     RoleForm,
@@ -40,11 +40,16 @@ class TeamView(ChurchPageMixin, View):
 
     def _render(self, invite_form, status=200):
         church = self.request.church
+        team = list(selectors.team_list(church=church))
+        for membership in team:
+            membership.limit_branches = list(membership.branches.all())  # prefetched
+            membership.limit_ids = {branch.pk for branch in membership.limit_branches}
         context = {
-            "team": selectors.team_list(church=church),
+            "team": team,
             "invitations": selectors.pending_invitation_list(church=church),
             "invite_form": invite_form,
             "roles": Role.choices,
+            "branches": listing.branch_choices(church=church),
             "can_manage": Role.at_least(self.request.role, Role.ADMIN),
         }
         return render(self.request, "churches/team.html", context, status=status)
@@ -83,4 +88,29 @@ class TeamMemberRemoveView(ChurchPageMixin, View):
             messages.error(request, exc.message)
         else:
             messages.success(request, "Removed from the team.")
+        return redirect("team")
+
+
+class TeamMemberBranchesView(ChurchPageMixin, View):
+    """Limit a staff member to some branches (none ticked: the whole church)."""
+
+    roles = {"UNSAFE": Role.ADMIN}
+
+    def post(self, request, pk):
+        try:
+            branch_ids = [int(value) for value in request.POST.getlist("branches")]
+        except ValueError:
+            messages.error(request, "Choose branches from the list.")
+            return redirect("team")
+        try:
+            membership = services.staff_set_branches(
+                church=request.church, acting_user=request.user, membership_id=pk, branch_ids=branch_ids
+            )
+        except BusinessRuleError as exc:
+            if exc.status == 404:
+                raise Http404("Not found.") from None
+            messages.error(request, exc.message)
+        else:
+            names = ", ".join(branch.name for branch in membership.branches.order_by("name"))
+            messages.success(request, f"{membership.user.get_full_name()} now sees {names or 'the whole church'}.")
         return redirect("team")
