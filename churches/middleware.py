@@ -2,7 +2,9 @@
 reads StaffMembership, which churches owns; the rest of the tenancy mechanism (``koinonia.tenancy``)
 only uses what this sets."""
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 
 from churches.models import StaffMembership
 from koinonia.roles import Role
@@ -35,7 +37,7 @@ class CurrentChurchMiddleware:
         request.role = membership.role if membership else None
         if membership is not None and membership.role != Role.OWNER:
             # Owners always see the whole church (they set the limits).
-            limit_to_branches(request.church, [branch.pk for branch in membership.branches.all()])
+            limit_to_branches(request.church, membership.branch_ids)
         return self.get_response(request)
 
 
@@ -54,3 +56,26 @@ class ChurchTimezoneMiddleware:
             return self.get_response(request)
         with timezone.override(church.tzinfo):
             return self.get_response(request)
+
+
+class StaffLanguageMiddleware:
+    """Pages in the signed-in user's language (``User.language``), else the browser's (Accept-Language,
+    among settings.LANGUAGES), else English. The API keeps answering in English whoever calls it, so its
+    messages never depend on a browser's settings. After AuthenticationMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            language = settings.LANGUAGE_CODE
+        else:
+            user = getattr(request, "user", None)
+            chosen = user.language if user is not None and user.is_authenticated else ""
+            language = chosen or translation.get_language_from_request(request)
+        with translation.override(language):
+            request.LANGUAGE_CODE = translation.get_language()
+            response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        return response

@@ -103,6 +103,10 @@ class Church(models.Model):
     welcome_text = models.TextField(blank=True)
     help_text = models.TextField(blank=True)
     after_hours_reply = models.TextField(blank=True)
+    # What members whose language is Spanish get instead (blank: the text above).
+    welcome_text_es = models.TextField(blank=True, verbose_name="Welcome text in Spanish")
+    help_text_es = models.TextField(blank=True, verbose_name="Help text in Spanish")
+    after_hours_reply_es = models.TextField(blank=True, verbose_name="After-hours reply in Spanish")
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
@@ -150,8 +154,10 @@ class StaffMembership(ChurchOwned):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     # Empty: the whole church. Otherwise members, sends, inbox and analytics of these branches only
-    # (applied to ``request.church`` by CurrentChurchMiddleware; owners are never limited).
-    branches = models.ManyToManyField("Branch", blank=True, related_name="+")
+    # (applied to ``request.church`` by CurrentChurchMiddleware; owners are never limited). Ids in a
+    # list, not a many-to-many, so resolving the church on every request costs no extra query; a
+    # deleted branch's id matches nothing.
+    branch_ids = models.JSONField(default=list, blank=True, help_text="Empty: every branch.")
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:

@@ -66,12 +66,7 @@ def membership_list_for_user(*, user: User) -> QuerySet[StaffMembership]:
 
 
 def team_list(*, church: Church) -> QuerySet[StaffMembership]:
-    return (
-        StaffMembership.objects.for_church(church)
-        .select_related("user")
-        .prefetch_related("branches")
-        .order_by("user__name", "user__email")
-    )
+    return StaffMembership.objects.for_church(church).select_related("user").order_by("user__name", "user__email")
 
 
 def owner_emails(*, church: Church) -> list[str]:

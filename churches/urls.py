@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     path("no-church/", accounts.no_church, name="no_church"),
     path("switch-church/", accounts.switch_church, name="switch_church"),
+    path("language/", accounts.set_language, name="set_language"),
     path("invitations/<str:token>/", accounts.accept_invitation, name="accept_invitation"),
     path("settings/", church_settings.SettingsView.as_view(), name="settings"),
     path("settings/team/", team.TeamView.as_view(), name="team"),

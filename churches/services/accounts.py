@@ -11,7 +11,17 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from churches.models import ApiKey, AuditLog, Branch, Church, Invitation, Role, StaffMembership, User
+from churches.models import (
+    STAFF_LANGUAGES,
+    ApiKey,
+    AuditLog,
+    Branch,
+    Church,
+    Invitation,
+    Role,
+    StaffMembership,
+    User,
+)
 from churches.selectors import api_key_get, staff_membership_get
 from churches.signals import church_created
 from koinonia import policy
@@ -41,6 +51,7 @@ __all__ = [
     "staff_invite",
     "staff_remove",
     "staff_set_branches",
+    "user_set_language",
 ]
 
 
@@ -248,6 +259,16 @@ def staff_change_role(*, church: Church, acting_user: User, membership_id: int, 
     return membership
 
 
+def user_set_language(*, user: User, language: str) -> User:
+    """A user's staff-page language ("" = the browser's). Not church data: no church argument."""
+    if language not in {"", *(code for code, _ in STAFF_LANGUAGES)}:
+        raise BusinessRuleError("Choose a language from the list.", field="language")
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+    return user
+
+
 @transaction.atomic
 def staff_set_branches(
     *, church: Church, acting_user: User, membership_id: int, branch_ids: list[int]
@@ -265,7 +286,8 @@ def staff_set_branches(
     found = set(Branch.objects.for_church(church).filter(pk__in=wanted).values_list("pk", flat=True))
     if wanted - found:
         raise BusinessRuleError("Choose branches from the list.", field="branches")
-    membership.branches.set(sorted(found))
+    membership.branch_ids = sorted(found)
+    membership.save(update_fields=["branch_ids"])
     audit_record(
         church=church,
         actor=acting_user,

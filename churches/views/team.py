@@ -40,16 +40,18 @@ class TeamView(ChurchPageMixin, View):
 
     def _render(self, invite_form, status=200):
         church = self.request.church
+        branches = listing.branch_choices(church=church)
+        names = dict(branches)
         team = list(selectors.team_list(church=church))
         for membership in team:
-            membership.limit_branches = list(membership.branches.all())  # prefetched
-            membership.limit_ids = {branch.pk for branch in membership.limit_branches}
+            membership.limit_ids = set(membership.branch_ids)
+            membership.limit_names = [names[pk] for pk in membership.branch_ids if pk in names]
         context = {
             "team": team,
             "invitations": selectors.pending_invitation_list(church=church),
             "invite_form": invite_form,
             "roles": Role.choices,
-            "branches": listing.branch_choices(church=church),
+            "branches": branches,
             "can_manage": Role.at_least(self.request.role, Role.ADMIN),
         }
         return render(self.request, "churches/team.html", context, status=status)
@@ -111,6 +113,8 @@ class TeamMemberBranchesView(ChurchPageMixin, View):
                 raise Http404("Not found.") from None
             messages.error(request, exc.message)
         else:
-            names = ", ".join(branch.name for branch in membership.branches.order_by("name"))
+            names = ", ".join(
+                name for pk, name in listing.branch_choices(church=request.church) if pk in membership.branch_ids
+            )
             messages.success(request, f"{membership.user.get_full_name()} now sees {names or 'the whole church'}.")
         return redirect("team")

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "churches.middleware.CurrentChurchMiddleware",
     "churches.middleware.ChurchTimezoneMiddleware",  # times on pages in the church's zone
+    "churches.middleware.StaffLanguageMiddleware",  # pages in the user's language (English or Spanish)
     "koinonia.db_router.PinToPrimaryAfterWriteMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -163,6 +164,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Koinonia <no-reply@k
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The staff pages' languages (a user picks one; blank follows the browser) and a member's texts'.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------------
