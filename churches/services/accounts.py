@@ -512,6 +512,9 @@ def church_update(*, church: Church, acting_user: User, **fields) -> Church:
         "welcome_text",
         "help_text",
         "after_hours_reply",
+        "welcome_text_es",
+        "help_text_es",
+        "after_hours_reply_es",
     }
     unknown = set(fields) - allowed
     if unknown:
