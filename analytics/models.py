@@ -13,6 +13,8 @@ class DailyStat(ChurchOwned):
     one branch; opt-outs, replies and new members of its members)."""
 
     branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # A branch-limited request reads its branches' rows only (koinonia.tenancy), never the church's.
+    branch_scope = "branch"
     # The branch id, or 0 for the whole church: the upsert's conflict target. A nullable column cannot be
     # one (NULLs never conflict in a unique index, on SQLite or PostgreSQL before NULLS NOT DISTINCT).
     branch_key = models.PositiveBigIntegerField(default=0)

@@ -8,6 +8,7 @@ import datetime as dt
 from analytics.models import DailyStat
 from analytics.services import COUNTERS, local_today, price_per_1000_cents
 from churches.models import Branch, Church
+from koinonia.tenancy import branch_limit
 
 RANGES = (7, 30, 90)
 DEFAULT_RANGE = 30
@@ -33,12 +34,14 @@ def analytics_report(*, church: Church, days: int, branch: Branch | None = None,
     first = today - dt.timedelta(days=days - 1)
     fields = (*COUNTERS, "cost_cents")
     # Plain tuples, not model instances: up to 90 rows on every page view.
-    rows = {
-        row[0]: row
-        for row in DailyStat.objects.for_church(church)
-        .filter(branch_key=branch.pk if branch else 0, day__gte=first, day__lte=today)
-        .values_list("day", *fields, "failed_by_reason", "updated_at")
-    }
+    limit = branch_limit(church)
+    keys = [branch.pk] if branch else sorted(limit) if limit is not None else [0]
+    rows = _rows_by_day(
+        DailyStat.objects.for_church(church)
+        .filter(branch_key__in=keys, day__gte=first, day__lte=today)
+        .values_list("day", *fields, "failed_by_reason", "updated_at"),
+        len(fields),
+    )
     zero = (None, *(0 for _ in fields), {}, None)
     series = []
     totals = dict.fromkeys(fields, 0)
@@ -72,6 +75,24 @@ def analytics_report(*, church: Church, days: int, branch: Branch | None = None,
         "cost_basis": basis,
         "updated_at": updated_at,
     }
+
+
+def _rows_by_day(rows, width: int) -> dict:
+    """One row per day. Several only for a branch-limited reader's "whole church" (their branches'
+    rows, summed): figures added, failure reasons merged, the latest update kept."""
+    by_day: dict = {}
+    for row in rows:
+        seen = by_day.get(row[0])
+        if seen is None:
+            by_day[row[0]] = row
+            continue
+        reasons = dict(seen[-2] or {})
+        for reason, count in (row[-2] or {}).items():
+            reasons[reason] = reasons.get(reason, 0) + count
+        figures = tuple(a + b for a, b in zip(seen[1 : width + 1], row[1 : width + 1], strict=True))
+        latest = max((t for t in (seen[-1], row[-1]) if t is not None), default=None)
+        by_day[row[0]] = (row[0], *figures, reasons, latest)
+    return by_day
 
 
 def branch_choices(*, church: Church) -> list[tuple[int, str]]:

@@ -5,7 +5,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from churches.models import TIMEZONE_CHOICES, ApiKey, Church, Role, User
+from churches.models import MEMBER_LANGUAGES, TIMEZONE_CHOICES, ApiKey, Church, Role, User
 from koinonia.api import scopes as api_scopes
 
 US_TIMEZONES = [
@@ -120,6 +120,9 @@ class ChurchSettingsForm(forms.ModelForm):
             "welcome_text",
             "help_text",
             "after_hours_reply",
+            "welcome_text_es",
+            "help_text_es",
+            "after_hours_reply_es",
         ]
         widgets = {
             "quiet_hours_start": forms.TimeInput(attrs={"type": "time"}),
@@ -127,6 +130,9 @@ class ChurchSettingsForm(forms.ModelForm):
             "welcome_text": forms.Textarea(attrs={"rows": 3}),
             "help_text": forms.Textarea(attrs={"rows": 3}),
             "after_hours_reply": forms.Textarea(attrs={"rows": 3}),
+            "welcome_text_es": forms.Textarea(attrs={"rows": 3}),
+            "help_text_es": forms.Textarea(attrs={"rows": 3}),
+            "after_hours_reply_es": forms.Textarea(attrs={"rows": 3}),
         }
 
 
@@ -189,6 +195,11 @@ class MemberForm(forms.Form):
     branch = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     groups = forms.TypedMultipleChoiceField(required=False, coerce=int, widget=forms.CheckboxSelectMultiple)
     timezone = forms.ChoiceField(required=False, help_text="Leave blank to use the phone number's area code.")
+    language = forms.ChoiceField(
+        required=False,
+        choices=[("", "Not known yet"), *MEMBER_LANGUAGES],
+        help_text="The language of automatic texts (opt-out confirmation, HELP, welcome, after-hours).",
+    )
 
     def __init__(self, *args, branches, groups, **kwargs):
         super().__init__(*args, **kwargs)

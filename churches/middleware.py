@@ -2,10 +2,13 @@
 reads StaffMembership, which churches owns; the rest of the tenancy mechanism (``koinonia.tenancy``)
 only uses what this sets."""
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 
 from churches.models import StaffMembership
-from koinonia.tenancy import SESSION_CHURCH_KEY
+from koinonia.roles import Role
+from koinonia.tenancy import SESSION_CHURCH_KEY, limit_to_branches
 
 
 def resolve_session_church(request) -> StaffMembership | None:
@@ -32,6 +35,9 @@ class CurrentChurchMiddleware:
         request.membership = membership
         request.church = membership.church if membership else None
         request.role = membership.role if membership else None
+        if membership is not None and membership.role != Role.OWNER:
+            # Owners always see the whole church (they set the limits).
+            limit_to_branches(request.church, membership.branch_ids)
         return self.get_response(request)
 
 
@@ -50,3 +56,26 @@ class ChurchTimezoneMiddleware:
             return self.get_response(request)
         with timezone.override(church.tzinfo):
             return self.get_response(request)
+
+
+class StaffLanguageMiddleware:
+    """Pages in the signed-in user's language (``User.language``), else the browser's (Accept-Language,
+    among settings.LANGUAGES), else English. The API keeps answering in English whoever calls it, so its
+    messages never depend on a browser's settings. After AuthenticationMiddleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            language = settings.LANGUAGE_CODE
+        else:
+            user = getattr(request, "user", None)
+            chosen = user.language if user is not None and user.is_authenticated else ""
+            language = chosen or translation.get_language_from_request(request)
+        with translation.override(language):
+            request.LANGUAGE_CODE = translation.get_language()
+            response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
+        return response

@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 
 from churches.crypto import EmailIndexField, EncryptedEmailField, EncryptedJSONField, EncryptedTextField
+from koinonia.branch_limits import scope_to_branches
 from koinonia.roles import (
     API_KEY_ROLE_CHOICES,
     Role,  # the foundation's (tenancy compares roles); re-exported for the apps
@@ -25,6 +26,11 @@ def validate_timezone(value: str) -> None:
     # Not model choices: the tz database changes with tzdata releases and would churn migrations.
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a time zone we know.")
+
+
+# The languages of the staff pages (settings.LANGUAGES) and of a member's system texts.
+STAFF_LANGUAGES = [("en", "English"), ("es", "Español")]
+MEMBER_LANGUAGES = STAFF_LANGUAGES
 
 
 class UserManager(BaseUserManager):
@@ -55,6 +61,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Support staff: may use Django admin.")
     date_joined = models.DateTimeField(default=dj_timezone.now)
+    language = models.CharField(
+        max_length=8, blank=True, choices=STAFF_LANGUAGES, help_text="The staff pages' language. Blank: the browser's."
+    )
 
     objects = UserManager()
 
@@ -94,6 +103,10 @@ class Church(models.Model):
     welcome_text = models.TextField(blank=True)
     help_text = models.TextField(blank=True)
     after_hours_reply = models.TextField(blank=True)
+    # What members whose language is Spanish get instead (blank: the text above).
+    welcome_text_es = models.TextField(blank=True, verbose_name="Welcome text in Spanish")
+    help_text_es = models.TextField(blank=True, verbose_name="Help text in Spanish")
+    after_hours_reply_es = models.TextField(blank=True, verbose_name="After-hours reply in Spanish")
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     # Send safety (owners set it): a broadcast from someone below admin is held for an admin's approval
     # when it goes to everyone or to more people than ``approval_over`` (blank: no size limit).
@@ -122,10 +135,12 @@ class ChurchOwnedQuerySet(models.QuerySet):
     tenancy_check`` fails a query of a church-owned table that is not scoped."""
 
     def for_church(self, church: "Church | int"):
-        """This church's rows — the one way to scope a queryset. ``None`` yields nothing, never everything."""
+        """This church's rows — the one way to scope a queryset. ``None`` yields nothing, never everything.
+        A church limited to some branches (a branch-limited staff member's request) also narrows the
+        models that declare ``branch_scope`` (``koinonia.tenancy.scope_to_branches``)."""
         if church is None:
             return self.none()
-        return self.filter(church=church)
+        return scope_to_branches(self.filter(church=church), church)
 
 
 class ChurchOwned(models.Model):
@@ -146,6 +161,11 @@ class StaffMembership(ChurchOwned):
     church = models.ForeignKey(Church, on_delete=models.PROTECT, related_name="staff_memberships", db_index=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    # Empty: the whole church. Otherwise members, sends, inbox and analytics of these branches only
+    # (applied to ``request.church`` by CurrentChurchMiddleware; owners are never limited). Ids in a
+    # list, not a many-to-many, so resolving the church on every request costs no extra query; a
+    # deleted branch's id matches nothing.
+    branch_ids = models.JSONField(default=list, blank=True, help_text="Empty: every branch.")
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
@@ -202,6 +222,9 @@ class ApiKey(ChurchOwned):
         help_text="What the key may touch (koinonia.api.scopes). Empty: everything its role allows.",
     )
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Copied from a branch-limited creator's membership: the key sees those branches only, like its
+    # creator. Ids in a list (not a many-to-many) so authenticating a call costs no extra query.
+    branch_ids = models.JSONField(default=list, blank=True, help_text="Empty: every branch.")
     created_at = models.DateTimeField(default=dj_timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -305,6 +328,8 @@ class Branch(ChurchOwned):
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     created_at = models.DateTimeField(default=dj_timezone.now)
 
+    branch_scope = "pk"  # a branch-limited request sees its own branches only (koinonia.tenancy)
+
     class Meta:
         verbose_name_plural = "branches"
         constraints = [
@@ -352,6 +377,8 @@ class Member(ChurchOwned):
     before the "@", keyed) finds it for the search box. ``sms_status`` changes only with a
     ConsentEvent (services)."""
 
+    branch_scope = "branch"  # koinonia.tenancy.scope_to_branches
+
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     phone = EncryptedTextField()
@@ -363,6 +390,9 @@ class Member(ChurchOwned):
     timezone = models.CharField(
         max_length=64, blank=True, validators=[validate_timezone], help_text="Blank: from the area code."
     )
+    # The language of the system texts they receive (opt-out confirmation, HELP, after-hours reply,
+    # welcome). Blank: English until they text in another language (conversations.consent_classifier).
+    language = models.CharField(max_length=8, blank=True, choices=MEMBER_LANGUAGES)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
@@ -409,6 +439,8 @@ class GroupMembership(ChurchOwned):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="group_memberships")
     created_at = models.DateTimeField(default=dj_timezone.now)
 
+    branch_scope = "member__branch"
+
     class Meta:
         constraints = [
             # Serves "members of group G" (audiences, group pages); the member FK index serves
@@ -423,6 +455,8 @@ class GroupMembership(ChurchOwned):
 class ConsentEvent(ChurchOwned):
     """Append-only consent ledger. Every change of a member's sms_status writes one of these in the
     same transaction; so do HELP requests and the confirmation texts we send."""
+
+    branch_scope = "member__branch"
 
     class Kind(models.TextChoices):
         OPT_IN = "opt_in", "Opted in"

@@ -104,6 +104,7 @@ class MemberOutput(serializers.ModelSerializer):
             "group_ids",
             "sms_status",
             "timezone",
+            "language",
             "created_at",
             "updated_at",
         ]
@@ -153,6 +154,13 @@ class MemberFieldsInput(serializers.Serializer):
     branch_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     group_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=500)
     timezone = _timezone_field()
+    language = serializers.CharField(
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        help_text="en or es: the language of the system texts they get (opt-out confirmation, HELP, "
+        "after-hours reply, welcome). Blank: not known yet (set when they text in Spanish).",
+    )
 
 
 class MemberCreateInput(MemberFieldsInput):

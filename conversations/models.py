@@ -70,6 +70,9 @@ class Conversation(ChurchOwned):
         CLOSED = "closed", "Closed"
         ARCHIVED = "archived", "Archived"
 
+    # A branch-limited request sees its branches' members' threads only; visitors have no branch.
+    branch_scope = "member__branch"
+
     member = models.ForeignKey(Member, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     visitor_phone = EncryptedTextField(blank=True, null=True)
     visitor_phone_hash = models.CharField(max_length=32, blank=True)
@@ -148,6 +151,8 @@ class ConversationMessage(ChurchOwned):
         INBOUND = "inbound", "From the member"
         OUTBOUND = "outbound", "To the member"
         NOTE = "note", "Internal note"
+
+    branch_scope = "conversation__member__branch"
 
     class Kind(models.TextChoices):
         TEXT = "text", "Text"
@@ -232,6 +237,8 @@ class ConsentReview(ChurchOwned):
         PENDING = "pending", "Waiting for a decision"
         CONFIRMED = "confirmed", "Confirmed as opt-out"
         DISMISSED = "dismissed", "Not an opt-out"
+
+    branch_scope = "member__branch"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
     # One review per message: unique (church, message) below, church first (the distribution column).

@@ -8,6 +8,14 @@ Pages subclass ``ChurchPageMixin``; API views subclass ``koinonia.api.base.Churc
 ``ChurchViewSet``. Both scope every queryset to the current church in a ``get_queryset`` that
 subclasses may not override (they describe their rows in ``church_queryset`` instead), and both
 answer another church's id with 404 — the same answer as a missing id.
+
+Branch limits ride on the same path: a staff member (or API key) limited to some branches gets a
+``request.church`` marked with those branch ids (``limit_to_branches``). ``for_church`` — and so
+``scope_to_church``, every access function and both base classes — then also narrows each model that
+names its way to a branch in ``branch_scope`` (Member: ``"branch"``, Conversation:
+``"member__branch"`` …): another branch's member is a 404 exactly like another church's. Rows with no
+branch (church-wide) are outside every limit. Work without a request (tasks, webhooks) loads its own
+Church and is never limited.
 """
 
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -15,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from koinonia.branch_limits import branch_limit, limit_to_branches, scope_to_branches  # noqa: F401 (re-exported)
 from koinonia.exceptions import NotFound
 from koinonia.roles import Role
 

@@ -119,7 +119,12 @@ class ImportPlan:
         if full and not (first or last):
             first, _, last = full.rpartition(" ") if " " in full else (full, "", "")
         # Only cells with a value replace what an existing member has: the engine leaves absent keys alone.
-        cells = {"first_name": first, "last_name": last, "email": _cell(row, mapping.get("email"))}
+        cells = {
+            "first_name": first,
+            "last_name": last,
+            "email": _cell(row, mapping.get("email")),
+            "language": _cell(row, mapping.get("language")),
+        }
         try:
             fields = clean_member_fields({key: value for key, value in cells.items() if value})
         except BusinessRuleError as exc:

@@ -26,6 +26,7 @@ FIELDS = {
     "email": "Email",
     "groups": "Groups",
     "branch": "Branch",
+    "language": "Language",
 }
 
 # Header spellings seen in church management exports, normalized (lowercase letters and digits only).
@@ -57,6 +58,7 @@ HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "email": ("email", "emailaddress", "mail", "primaryemail", "homeemail"),
     "groups": ("group", "groups", "groupname", "ministry", "ministries", "smallgroup", "lists", "list", "tags"),
     "branch": ("branch", "campus", "location", "site", "congregation", "branchname", "campusname"),
+    "language": ("language", "preferredlanguage", "lang", "idioma"),
 }
 
 REASON_DUPLICATE = "Same phone number as row {row}, which is imported instead."

@@ -11,7 +11,18 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
-from churches.models import ApiKey, AuditLog, Church, Invitation, PlatformAuditLog, Role, StaffMembership, User
+from churches.models import (
+    STAFF_LANGUAGES,
+    ApiKey,
+    AuditLog,
+    Branch,
+    Church,
+    Invitation,
+    PlatformAuditLog,
+    Role,
+    StaffMembership,
+    User,
+)
 from churches.selectors import api_key_get, staff_membership_get
 from churches.signals import church_created
 from koinonia import policy
@@ -19,6 +30,7 @@ from koinonia.api import scopes as api_scopes
 from koinonia.api.authentication import KEY_PREFIX, hash_api_key
 from koinonia.exceptions import BusinessRuleError
 from koinonia.roles import API_KEY_ROLE_CHOICES
+from koinonia.tenancy import branch_limit
 
 TRIAL_DAYS = 14
 
@@ -40,6 +52,8 @@ __all__ = [
     "staff_change_role",
     "staff_invite",
     "staff_remove",
+    "staff_set_branches",
+    "user_set_language",
 ]
 
 
@@ -257,6 +271,45 @@ def staff_change_role(*, church: Church, acting_user: User, membership_id: int, 
     return membership
 
 
+def user_set_language(*, user: User, language: str) -> User:
+    """A user's staff-page language ("" = the browser's). Not church data: no church argument."""
+    if language not in {"", *(code for code, _ in STAFF_LANGUAGES)}:
+        raise BusinessRuleError("Choose a language from the list.", field="language")
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
+    return user
+
+
+@transaction.atomic
+def staff_set_branches(
+    *, church: Church, acting_user: User, membership_id: int, branch_ids: list[int]
+) -> StaffMembership:
+    """Limit a staff member to some branches (members, sends, inbox and analytics of those only; see
+    ``koinonia.tenancy``), or to none of them = the whole church. Owners are never limited."""
+    actor = _require_role(church, acting_user, Role.ADMIN)
+    membership = staff_membership_get(
+        church=church, id=membership_id, queryset=StaffMembership.objects.select_for_update().select_related("user")
+    )
+    _check_can_grant(actor, membership.role)
+    wanted = {int(branch_id) for branch_id in branch_ids}
+    if wanted and membership.role == Role.OWNER:
+        raise BusinessRuleError("Owners see the whole church; they cannot be limited to branches.", field="branches")
+    found = set(Branch.objects.for_church(church).filter(pk__in=wanted).values_list("pk", flat=True))
+    if wanted - found:
+        raise BusinessRuleError("Choose branches from the list.", field="branches")
+    membership.branch_ids = sorted(found)
+    membership.save(update_fields=["branch_ids"])
+    audit_record(
+        church=church,
+        actor=acting_user,
+        action="staff.branches_changed",
+        target=membership,
+        data={"user": membership.user.email, "branch_ids": sorted(found)},
+    )
+    return membership
+
+
 @transaction.atomic
 def staff_remove(*, church: Church, acting_user: User, membership_id: int) -> None:
     actor = _require_role(church, acting_user, Role.ADMIN)
@@ -339,6 +392,8 @@ def _api_key_new(
         created_by=acting_user if getattr(acting_user, "pk", None) else None,
         expires_at=expires_at,
         rotated_from=rotated_from,
+        # A key made by a branch-limited user (or key) is limited like them; a rotation keeps the limit.
+        branch_ids=(rotated_from.branch_ids if rotated_from else []) or sorted(branch_limit(church) or ()),
     )
     return api_key, raw_key
 
@@ -469,6 +524,9 @@ def church_update(*, church: Church, acting_user: User, **fields) -> Church:
         "welcome_text",
         "help_text",
         "after_hours_reply",
+        "welcome_text_es",
+        "help_text_es",
+        "after_hours_reply_es",
     }
     unknown = set(fields) - allowed
     if unknown:

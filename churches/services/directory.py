@@ -230,6 +230,7 @@ def member_create(
     branch=None,
     group_ids: Iterable[int] | None = None,
     timezone_name: str = "",
+    language: str = "",
     consent: str = "",
     source: str = ConsentEvent.Source.STAFF,
     api_key: ApiKey | None = None,
@@ -237,7 +238,9 @@ def member_create(
     """Add a member. ``consent`` is how the church obtained permission to text them (the church
     attests it); with it the member starts subscribed, without it "no consent yet"."""
     e164, hashed, area_timezone = normalize_phone(church=church, raw=phone)
-    details = clean_member_fields({"first_name": first_name, "last_name": last_name, "email": email})
+    details = clean_member_fields(
+        {"first_name": first_name, "last_name": last_name, "email": email, "language": language}
+    )
     if Member.objects.for_church(church).filter(phone_hash=hashed).exists():
         raise BusinessRuleError(
             "A member with this phone number already exists.", field="phone", code="conflict", status=409
@@ -285,7 +288,7 @@ def member_update(
 ) -> Member:
     """Edit a member's details. ``sms_status`` is not editable here: consent changes go through
     ``consent_record`` so that each has a ledger row."""
-    allowed = {"first_name", "last_name", "phone", "email", "branch", "timezone"}
+    allowed = {"first_name", "last_name", "phone", "email", "branch", "timezone", "language"}
     unknown = set(fields) - allowed
     if unknown:
         raise BusinessRuleError(f"These fields can't be changed here: {', '.join(sorted(unknown))}.")

@@ -11,11 +11,36 @@ from churches.models import Church
 from churches.phones import InvalidPhone, parse_phone
 from koinonia.exceptions import BusinessRuleError
 
-__all__ = ["MEMBER_DETAIL_FIELDS", "clean_member_fields", "normalize_phone"]
+__all__ = ["MEMBER_DETAIL_FIELDS", "clean_language", "clean_member_fields", "normalize_phone"]
 
 # The details an upsert (import or API bulk) may change on an existing member. Not the phone (it is
 # the match key) and never sms_status (consent moves only through services/consent.py).
-MEMBER_DETAIL_FIELDS = ("first_name", "last_name", "email", "branch_id", "timezone")
+MEMBER_DETAIL_FIELDS = ("first_name", "last_name", "email", "branch_id", "timezone", "language")
+
+# How a language may be written (the page, the API, a CSV "Language"/"Idioma" column) → its code.
+LANGUAGE_SPELLINGS = {
+    "": "",
+    "en": "en",
+    "eng": "en",
+    "english": "en",
+    "ingles": "en",
+    "inglés": "en",
+    "es": "es",
+    "esp": "es",
+    "spa": "es",
+    "spanish": "es",
+    "espanol": "es",
+    "español": "es",
+}
+
+
+def clean_language(raw) -> str:
+    """A member's language code ("en", "es" or "" for not known yet), or BusinessRuleError."""
+    value = (raw or "").strip().lower()
+    code = LANGUAGE_SPELLINGS.get(value) or LANGUAGE_SPELLINGS.get(value.split("-")[0])
+    if code is None or (value and not code):
+        raise BusinessRuleError(f"“{value[:40]}” isn't a language we text in (English or Spanish).", field="language")
+    return code
 
 
 def normalize_phone(*, church: Church, raw: str) -> tuple[str, str, str | None]:
@@ -45,4 +70,6 @@ def clean_member_fields(raw: Mapping) -> dict:
         cleaned["email"] = email[:254]
     if "timezone" in raw:
         cleaned["timezone"] = raw["timezone"] or ""
+    if "language" in raw:
+        cleaned["language"] = clean_language(raw["language"])
     return cleaned

@@ -180,6 +180,7 @@ def _insert_new(church, rows, indexes, *, default_branch_id, acting_user, now) -
             email_local_hash=email_local_hash(rows[i].fields.get("email", "")),
             branch_id=rows[i].fields.get("branch_id", default_branch_id),
             timezone=rows[i].fields.get("timezone") or rows[i].area_timezone,
+            language=rows[i].fields.get("language", ""),
             created_by=acting_user if getattr(acting_user, "pk", None) else None,
             created_at=now,
             updated_at=now,

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from churches import selectors, services
@@ -112,6 +113,20 @@ def switch_church(request):
         request.session[SESSION_CHURCH_KEY] = membership.church_id
         messages.success(request, f"Now working in {membership.church.name}.")
     return redirect("dashboard")
+
+
+@require_POST
+@login_required
+def set_language(request):
+    """The signed-in user's language for the staff pages (blank: the browser's), then back where they were."""
+    try:
+        services.user_set_language(user=request.user, language=request.POST.get("language", ""))
+    except BusinessRuleError as exc:
+        messages.error(request, exc.message)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("dashboard")
+    return redirect(back)
 
 
 @throttle_page("invitation_ip", methods=("GET", "POST"))

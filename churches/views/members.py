@@ -152,6 +152,7 @@ class MemberCreateView(ChurchPageMixin, View):
                     branch=data["branch"],
                     group_ids=data["groups"],
                     timezone_name=data["timezone"],
+                    language=data["language"],
                     consent=data["consent"],
                 )
             except BusinessRuleError as exc:
@@ -178,6 +179,7 @@ class MemberDetailView(ChurchPageMixin, View):
             "branch": member.branch_id,
             "groups": selectors.member_group_ids(church=church, member_ids=[member.pk])[member.pk],
             "timezone": member.timezone,
+            "language": member.language,
         }
         return MemberForm(
             data,
@@ -207,6 +209,7 @@ class MemberDetailView(ChurchPageMixin, View):
                     email=data["email"],
                     branch=data["branch"],
                     timezone=data["timezone"],
+                    language=data["language"],
                 )
             except BusinessRuleError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)

@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views import View
 
-from churches import selectors, services
+from churches import listing, selectors, services
 from churches.forms import (
     InviteForm,
     RoleForm,
@@ -40,11 +40,18 @@ class TeamView(ChurchPageMixin, View):
 
     def _render(self, invite_form, status=200):
         church = self.request.church
+        branches = listing.branch_choices(church=church)
+        names = dict(branches)
+        team = list(selectors.team_list(church=church))
+        for membership in team:
+            membership.limit_ids = set(membership.branch_ids)
+            membership.limit_names = [names[pk] for pk in membership.branch_ids if pk in names]
         context = {
-            "team": selectors.team_list(church=church),
+            "team": team,
             "invitations": selectors.pending_invitation_list(church=church),
             "invite_form": invite_form,
             "roles": Role.choices,
+            "branches": branches,
             "can_manage": Role.at_least(self.request.role, Role.ADMIN),
         }
         return render(self.request, "churches/team.html", context, status=status)
@@ -83,4 +90,31 @@ class TeamMemberRemoveView(ChurchPageMixin, View):
             messages.error(request, exc.message)
         else:
             messages.success(request, "Removed from the team.")
+        return redirect("team")
+
+
+class TeamMemberBranchesView(ChurchPageMixin, View):
+    """Limit a staff member to some branches (none ticked: the whole church)."""
+
+    roles = {"UNSAFE": Role.ADMIN}
+
+    def post(self, request, pk):
+        try:
+            branch_ids = [int(value) for value in request.POST.getlist("branches")]
+        except ValueError:
+            messages.error(request, "Choose branches from the list.")
+            return redirect("team")
+        try:
+            membership = services.staff_set_branches(
+                church=request.church, acting_user=request.user, membership_id=pk, branch_ids=branch_ids
+            )
+        except BusinessRuleError as exc:
+            if exc.status == 404:
+                raise Http404("Not found.") from None
+            messages.error(request, exc.message)
+        else:
+            names = ", ".join(
+                name for pk, name in listing.branch_choices(church=request.church) if pk in membership.branch_ids
+            )
+            messages.success(request, f"{membership.user.get_full_name()} now sees {names or 'the whole church'}.")
         return redirect("team")

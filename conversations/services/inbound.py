@@ -22,8 +22,17 @@ from churches.phones import InvalidPhone, parse_phone
 from churches.services import consent_record, group_members_add, member_create
 from conversations.consent_classifier import Classification, Intent, classify, normalize
 from conversations.event_data import message_received_data
+from conversations.language import detect_language
 from conversations.models import ConsentReview, Conversation, ConversationMessage, InboxSettings
 from conversations.services.outbound import queue_auto_reply, queue_text, touch_conversation
+from conversations.services.system_texts import (
+    church_text,
+    help_text,
+    keyword_welcome,
+    member_language,
+    opt_out_confirmation,
+    resubscribed_text,
+)
 from koinonia import events
 from koinonia.exceptions import BusinessRuleError
 from messaging.models import ProviderEvent, SenderNumber
@@ -59,6 +68,8 @@ class _Sender:
     hashed: str
     member: Member | None
     created: bool = False
+    # The language this text was written in, when it reads clearly as one (conversations.language).
+    text_language: str | None = None
     # Whether automatic texts (confirmations, HELP, welcomes, after-hours) may go to this number.
     replyable: bool = True
 
@@ -171,6 +182,16 @@ def _conversation_for(church: Church, who: _Sender, number: SenderNumber, thread
     return thread
 
 
+def _remember_language(who: _Sender) -> None:
+    """A member whose language is not known yet and who texts in Spanish is answered in Spanish from
+    now on. A language already set (by staff, the API, an import, or an earlier text) is kept."""
+    member = who.member
+    if member is None or member.language or who.text_language != "es":
+        return
+    Member.objects.filter(pk=member.pk, church_id=member.church_id, language="").update(language="es")
+    member.language = "es"
+
+
 def _group_for_keyword(church: Church, text: str) -> Group | None:
     words = normalize(text).split()
     if len(words) == 2 and words[0] in JOIN_WORDS:
@@ -207,6 +228,8 @@ def _process(
         )
         if wants_member:
             _promote_to_member(church, who)
+    who.text_language = detect_language(inbound.text)
+    _remember_language(who)
     who.replyable = _may_auto_reply(church, who, inbound.from_number, thread)
     if not who.replyable:
         logger.warning(
@@ -282,7 +305,8 @@ def _apply(*, inbound, verdict, group, who, conversation, message, settings_row)
             return "help (provider answered)"
         if not who.replyable:
             return NO_REPLY.format("help")
-        queue_text(conversation=conversation, kind=Kind.HELP, body=help_text(church), dedupe_key=f"help:{dedupe}")
+        body = help_text(church, member_language(who.member, who.text_language))
+        queue_text(conversation=conversation, kind=Kind.HELP, body=body, dedupe_key=f"help:{dedupe}")
         return "help"
     if verdict.intent == Intent.REVIEW:
         ConsentReview.objects.create(
@@ -297,18 +321,6 @@ def _apply(*, inbound, verdict, group, who, conversation, message, settings_row)
     if group is not None and who.member is not None:
         return _keyword_join(inbound=inbound, group=group, who=who, conversation=conversation, dedupe=dedupe)
     return _conversation_text(who=who, conversation=conversation, settings_row=settings_row)
-
-
-def opt_out_confirmation(church: Church) -> str:
-    return f"{church.name}: you're unsubscribed and won't get more texts from us. Reply START to resubscribe."
-
-
-def help_text(church: Church) -> str:
-    if church.help_text.strip():
-        return church.help_text.strip()
-    contact = " or ".join(c for c in (church.contact_phone, church.contact_email) if c)
-    reach = f" Reach us at {contact}." if contact else ""
-    return f"{church.name}: texts from your church.{reach} Reply STOP to opt out."
 
 
 def _opt_out(*, inbound, verdict, who, conversation, dedupe) -> str:
@@ -333,13 +345,16 @@ def _opt_out(*, inbound, verdict, who, conversation, dedupe) -> str:
     return send_opt_out_confirmation(
         conversation=conversation,
         member=who.member,
+        language=member_language(who.member, who.text_language),
         provider=inbound.provider,
         provider_autoreply=inbound.provider_autoreply,
         dedupe_key=f"confirm:{dedupe}",
     )
 
 
-def send_opt_out_confirmation(*, conversation, member, provider: str, provider_autoreply: str, dedupe_key: str) -> str:
+def send_opt_out_confirmation(
+    *, conversation, member, provider: str, provider_autoreply: str, dedupe_key: str, language: str | None = None
+) -> str:
     """Exactly one confirmation per opt-out: ours, or the provider's when its engine already sent one
     (providers.md §5: no own confirmation then), recorded in the ledger either way."""
     if provider_autoreply == "STOP":
@@ -355,7 +370,7 @@ def send_opt_out_confirmation(*, conversation, member, provider: str, provider_a
     queue_text(
         conversation=conversation,
         kind=Kind.CONFIRMATION,
-        body=opt_out_confirmation(conversation.church),
+        body=opt_out_confirmation(conversation.church, language or member_language(member)),
         dedupe_key=dedupe_key,
     )
     return "opt-out"
@@ -387,13 +402,11 @@ def _opt_in(*, inbound, who, conversation, dedupe) -> str:
     if not who.replyable:
         return NO_REPLY.format("opt-in")
     settings_row = inbox_settings_get(church=church)
+    language = member_language(who.member, who.text_language)
     if first and settings_row.welcome_new_members and church.welcome_text.strip():
-        body, kind = church.welcome_text, Kind.WELCOME
+        body, kind = church_text(church, "welcome_text", language), Kind.WELCOME
     else:
-        body, kind = (
-            f"{church.name}: you're subscribed to our texts again. Reply STOP to opt out, HELP for help.",
-            Kind.OPT_IN,
-        )
+        body, kind = resubscribed_text(church, language), Kind.OPT_IN
     # The member asked for this answer: it is part of the opt-in, not a billed conversation reply.
     queue_text(conversation=conversation, kind=kind, body=body, dedupe_key=f"optin:{dedupe}")
     return "opt-in"
@@ -423,7 +436,9 @@ def _keyword_join(*, inbound, group, who, conversation, dedupe) -> str:
     )
     if not who.replyable:
         return NO_REPLY.format(f"keyword {group.keyword}")
-    welcome = group.welcome_text.strip() or f"Welcome to {group.name} at {church.name}! Reply STOP to opt out."
+    welcome = group.welcome_text.strip() or keyword_welcome(
+        church, group.name, member_language(who.member, who.text_language)
+    )
     queue_auto_reply(conversation=conversation, kind=Kind.KEYWORD, body=welcome, dedupe_key=f"keyword:{dedupe}")
     return f"keyword {group.keyword}"
 
@@ -447,7 +462,7 @@ def _conversation_text(*, who, conversation, settings_row) -> str:
         queue_auto_reply(
             conversation=conversation,
             kind=Kind.WELCOME,
-            body=church.welcome_text,
+            body=church_text(church, "welcome_text", member_language(who.member, who.text_language)),
             dedupe_key=f"welcome:{conversation.pk}",
         )
         return "text (welcomed)"
@@ -464,7 +479,7 @@ def _conversation_text(*, who, conversation, settings_row) -> str:
         queued = queue_auto_reply(
             conversation=conversation,
             kind=Kind.AFTER_HOURS,
-            body=church.after_hours_reply,
+            body=church_text(church, "after_hours_reply", member_language(who.member, who.text_language)),
             dedupe_key=f"afterhours:{conversation.pk}:{now:%Y%m%d%H}",
         )
         if queued is not None:

@@ -6,7 +6,7 @@ from rest_framework import generics, viewsets
 from rest_framework.views import APIView
 
 from koinonia.api.authentication import ApiKeyUser
-from koinonia.tenancy import ScopedQuerysetGuard, get_scoped_object_or_404, scope_to_church
+from koinonia.tenancy import ScopedQuerysetGuard, get_scoped_object_or_404, limit_to_branches, scope_to_church
 
 
 class ChurchContextMixin:
@@ -16,6 +16,7 @@ class ChurchContextMixin:
         user = request.user
         if isinstance(user, ApiKeyUser):
             request._request.church = user.api_key.church
+            limit_to_branches(request._request.church, user.api_key.branch_ids)
             request._request.role = user.api_key.role
             request._request.api_key = user.api_key
         else:

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "churches.middleware.CurrentChurchMiddleware",
     "churches.middleware.ChurchTimezoneMiddleware",  # times on pages in the church's zone
+    "churches.middleware.StaffLanguageMiddleware",  # pages in the user's language (English or Spanish)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a sign-in refused for lockout into AXES_LOCKOUT_CALLABLE's page.
@@ -212,6 +213,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Koinonia <no-reply@k
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The staff pages' languages (a user picks one; blank follows the browser) and a member's texts'.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------------

@@ -7,22 +7,41 @@ from django.utils import timezone
 
 from churches.models import Branch, Church, Group, Member, SmsStatus
 from koinonia.exceptions import BusinessRuleError
+from koinonia.tenancy import branch_limit
 
 AUDIENCE_KEYS = ("branch_ids", "group_ids", "member_ids")
+# Narrows the rest to members of these branches: what a branch-limited sender may reach (added by
+# ``clean_audience`` for them; kept on the message so the fan-out, run later by a task, honours it).
+WITHIN_KEY = "within_branch_ids"
 MAX_EXPLICIT_IDS = 10_000
 
 
 def clean_audience(*, church: Church, audience) -> dict:
-    """Validate an audience against the church; unknown ids are an error, never silently dropped."""
+    """Validate an audience against the church; unknown ids are an error, never silently dropped. For a
+    branch-limited sender (``koinonia.tenancy.branch_limit``) branch and member ids are checked through
+    the limited scope (another branch's id is unknown), "everyone" means everyone in their branches, and
+    groups reach only their branches' members."""
     if not isinstance(audience, dict):
         raise BusinessRuleError("Choose who receives the message.", field="audience")
+    cleaned = _clean_ids(church=church, audience=audience)
+    limit = branch_limit(church)
+    if limit is not None:
+        if cleaned.get("all"):
+            return {"branch_ids": sorted(limit)}
+        if set(cleaned) - {"branch_ids", WITHIN_KEY}:
+            # Any given "within" ids were checked through the limited scope: already a subset.
+            cleaned[WITHIN_KEY] = cleaned.get(WITHIN_KEY) or sorted(limit)
+    return cleaned
+
+
+def _clean_ids(*, church: Church, audience: dict) -> dict:
     if audience.get("all") is True:
         return {"all": True}
-    unknown_keys = set(audience) - {*AUDIENCE_KEYS, "all"}
+    unknown_keys = set(audience) - {*AUDIENCE_KEYS, WITHIN_KEY, "all"}
     if unknown_keys:
         raise BusinessRuleError(f"Unknown audience keys: {', '.join(sorted(unknown_keys))}.", field="audience")
     cleaned: dict[str, list[int]] = {}
-    for key in AUDIENCE_KEYS:
+    for key in (*AUDIENCE_KEYS, WITHIN_KEY):
         raw = audience.get(key) or []
         if not isinstance(raw, list) or len(raw) > MAX_EXPLICIT_IDS:
             raise BusinessRuleError(f"{key} must be a list of at most {MAX_EXPLICIT_IDS} ids.", field="audience")
@@ -32,16 +51,16 @@ def clean_audience(*, church: Church, audience) -> dict:
             raise BusinessRuleError(f"{key} must contain ids (whole numbers).", field="audience") from None
         if ids:
             cleaned[key] = ids
-    if not cleaned:
+    if not set(cleaned) - {WITHIN_KEY}:
         raise BusinessRuleError(
             "Choose who receives the message: everyone, branches, groups or members.", field="audience"
         )
-    for key, model in (("branch_ids", Branch), ("group_ids", Group), ("member_ids", Member)):
+    for key, model in (("branch_ids", Branch), ("group_ids", Group), ("member_ids", Member), (WITHIN_KEY, Branch)):
         wanted = set(cleaned.get(key, []))
         if wanted:
             found = set(model.objects.for_church(church).filter(pk__in=wanted).values_list("pk", flat=True))
             if wanted - found:
-                label = key.removesuffix("_ids")
+                label = "branch" if key == WITHIN_KEY else key.removesuffix("_ids")
                 raise BusinessRuleError(f"Unknown {label} ids: {sorted(wanted - found)[:10]}.", field="audience")
     return cleaned
 
@@ -69,6 +88,10 @@ def _audience_sql(*, church_id: int, audience: dict) -> tuple[str, list]:
         alternatives.append(f"m.id IN ({', '.join(['%s'] * len(ids))})")
         alt_params += ids
     where.append("(" + " OR ".join(alternatives or ["1 = 0"]) + ")")
+    if WITHIN_KEY in audience:
+        ids = audience[WITHIN_KEY]
+        where.append(f"m.branch_id IN ({', '.join(['%s'] * len(ids))})" if ids else "1 = 0")
+        alt_params += ids
     return " AND ".join(where), params + alt_params
 
 

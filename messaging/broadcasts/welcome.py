@@ -73,12 +73,25 @@ def welcome_send(*, church_id: int, member_ids: list[int]) -> Message | None:
     claimed = sorted(WelcomeSent.objects.for_church(church).filter(batch_key=key).values_list("member_id", flat=True))
     if not claimed:
         return None
-    message = message_send(
-        church=church,
-        author=None,
-        body=church.welcome_text,
-        audience={"member_ids": claimed},
-        idempotency_key=key if claimed == candidates else _batch_key(claimed),
+    batch_key = key if claimed == candidates else _batch_key(claimed)
+    # Members whose language is Spanish get the church's Spanish welcome, when it wrote one: a second
+    # broadcast (its own idempotency key), so each text is one body for everyone it reaches.
+    spanish_body = church.welcome_text_es.strip()
+    spanish = (
+        set(Member.objects.for_church(church).filter(pk__in=claimed, language="es").values_list("pk", flat=True))
+        if spanish_body
+        else set()
     )
-    WelcomeSent.objects.for_church(church).filter(batch_key=key).update(message=message)
+    message = None
+    for body, ids, suffix in (
+        (church.welcome_text, [m for m in claimed if m not in spanish], ""),
+        (spanish_body, sorted(spanish), ":es"),
+    ):
+        if not ids:
+            continue
+        sent = message_send(
+            church=church, author=None, body=body, audience={"member_ids": ids}, idempotency_key=batch_key + suffix
+        )
+        WelcomeSent.objects.for_church(church).filter(batch_key=key, member_id__in=ids).update(message=sent)
+        message = message or sent
     return message

@@ -19,6 +19,7 @@ MEMBER_FIELDS = {
     "group_ids",
     "sms_status",
     "timezone",
+    "language",
     "created_at",
     "updated_at",
 }
