@@ -209,7 +209,9 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         )
 
     @extend_schema(
-        request=ReplyInput, responses={201: ConversationMessageOutput}, summary="Reply with text and/or a picture"
+        request=ReplyInput,
+        responses={201: ConversationMessageOutput, **error_responses(400, 402, 404, 409)},
+        summary="Reply with text and/or a picture",
     )
     @action(detail=True, methods=["post"])
     @idempotent
