@@ -207,7 +207,7 @@ class BranchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, DirectoryV
     @extend_schema(
         summary="Add a branch",
         request=shapes.BranchInput,
-        responses={201: shapes.BranchOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
+        responses={201: shapes.BranchOutput, **error_responses(402, 400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     @idempotent
     def create(self, request):
@@ -463,7 +463,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
     @extend_schema(
         summary="Add a member (staff)",
         request=shapes.MemberCreateInput,
-        responses={201: shapes.MemberOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
+        responses={201: shapes.MemberOutput, **error_responses(402, 400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     @idempotent
     def create(self, request):
@@ -509,7 +509,7 @@ class MemberViewSet(MemberPageMixin, DirectoryViewSet):
         "row does not fail the batch. Keys a row leaves out are left alone; group_ids are added, never removed. "
         "With consent, new and never-consented members become subscribed; opted-out members never are.",
         request=shapes.MemberBulkSchemaInput,
-        responses={200: shapes.MemberBulkOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
+        responses={200: shapes.MemberBulkOutput, **error_responses(402, 400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=False, methods=["post"])
     @idempotent
@@ -612,7 +612,7 @@ class MemberImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chur
         "failed. Members are matched by phone: existing ones are updated, new ones created subscribed with the "
         "consent statement; opted-out members stay opted out. Rejected rows are listed in report_url.",
         request={"multipart/form-data": shapes.ImportInput},
-        responses={202: shapes.ImportJobOutput, **error_responses(400, 403, conflict=CONFLICT_WORDING)},
+        responses={202: shapes.ImportJobOutput, **error_responses(402, 400, 403, conflict=CONFLICT_WORDING)},
     )
     @idempotent
     def create(self, request):

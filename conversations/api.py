@@ -209,7 +209,9 @@ class ConversationViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         )
 
     @extend_schema(
-        request=ReplyInput, responses={201: ConversationMessageOutput}, summary="Reply with text and/or a picture"
+        request=ReplyInput,
+        responses={201: ConversationMessageOutput, **error_responses(400, 402, 404, 409)},
+        summary="Reply with text and/or a picture",
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -295,6 +297,9 @@ class ConsentReviewOutput(serializers.ModelSerializer):
         fields = ["id", "conversation_id", "member_id", "raw_text", "reason", "status", "decided_at", "created_at"]
 
 
+REVIEW_DECIDED = "The review was already decided."
+
+
 class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ChurchViewSet):
     """Texts that might revoke consent but read ambiguously. Staff confirm (records the opt-out with the
     member's words and sends the one confirmation) or dismiss."""
@@ -319,7 +324,11 @@ class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chu
             rows = rows.filter(status=review_status)
         return rows
 
-    @extend_schema(request=None, responses=ConsentReviewOutput, summary="Confirm: it is an opt-out")
+    @extend_schema(
+        request=None,
+        responses={200: ConsentReviewOutput, **error_responses(404, 409, conflict=REVIEW_DECIDED)},
+        summary="Confirm: it is an opt-out",
+    )
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
         review = services.review_confirm(
@@ -327,7 +336,11 @@ class ConsentReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Chu
         )
         return Response(ConsentReviewOutput(review).data)
 
-    @extend_schema(request=None, responses=ConsentReviewOutput, summary="Dismiss: not an opt-out")
+    @extend_schema(
+        request=None,
+        responses={200: ConsentReviewOutput, **error_responses(404, 409, conflict=REVIEW_DECIDED)},
+        summary="Dismiss: not an opt-out",
+    )
     @action(detail=True, methods=["post"])
     def dismiss(self, request, pk=None):
         review = services.review_dismiss(

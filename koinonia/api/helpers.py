@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiResponse
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (error shape; details per field).",
+    402: "The church's plan or subscription does not allow it now (plan_limit, subscription_inactive).",
     403: "The key's role or scopes do not allow this.",
     404: "No such object in this church.",
     409: "Conflicts with the current state.",

@@ -45,7 +45,7 @@ SCOPES: dict[str, Scope] = {
     "conversations:write": Scope(
         "Reply, add notes, change status or assignee, decide consent reviews, manage canned replies.", Role.STAFF
     ),
-    "numbers:read": Scope("The church's sending numbers (reserved for the numbers API)."),
+    "numbers:read": Scope("The church's sending numbers, their health and the 10DLC registration status."),
     "webhooks:manage": Scope("Webhook endpoints: add, change, remove, see deliveries.", Role.ADMIN),
     "analytics:read": Scope(
         "Daily figures: sent, delivered, failures by reason, opt-outs, replies, new members, cost."

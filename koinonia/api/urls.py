@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("churches.api_urls")),
     path("", include("messaging.broadcasts.api_urls")),
     path("", include("messaging.recurring.api_urls")),
+    path("", include("messaging.numbers.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("integrations.api_urls")),

@@ -318,6 +318,11 @@ SPECTACULAR_SETTINGS = {
         "StaffRoleEnum": "koinonia.roles.Role",
     },
     "SECURITY": [{"ApiKey": []}],
+    # Every operation's error responses, in the error shape (koinonia/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "koinonia.api.schema.document_errors",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         "Send an `Idempotency-Key` header (a UUID per intended message) to retry safely: a retry with the same "
         "key and body gets the first answer again (with `Idempotent-Replayed: true`) and sends nothing twice.",
         request=MessageInput,
-        responses={201: MessageOutput, **error_responses(400, 403, 409, conflict=CONFLICT_WORDING)},
+        responses={201: MessageOutput, **error_responses(402, 400, 403, 409, conflict=CONFLICT_WORDING)},
     )
     @idempotent
     def create(self, request):
@@ -345,7 +345,7 @@ class MessageViewSet(mixins.RetrieveModelMixin, ChurchViewSet):
         description="Creates a new message (its `resend_of` is this one) to the failed recipients who are "
         "still subscribed.",
         request=None,
-        responses={201: MessageOutput, **error_responses(403, 404, 409, conflict=CONFLICT_WORDING)},
+        responses={201: MessageOutput, **error_responses(402, 403, 404, 409, conflict=CONFLICT_WORDING)},
     )
     @action(detail=True, methods=["post"], url_path="resend-failed")
     @idempotent

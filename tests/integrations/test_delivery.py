@@ -152,6 +152,31 @@ def test_private_targets_are_refused_under_production_rules(world, receiver, set
         assert refused.value.field == "url", url
 
 
+def test_the_production_settings_module_refuses_private_targets_by_default(monkeypatch):
+    """The test above sets the rule by hand; this is the rule the production settings give when the
+    operator sets nothing (``WEBHOOKS_ALLOW_PRIVATE_TARGETS`` unset)."""
+    from tests.koinonia.test_operations import PRODUCTION_ENV, _manage
+
+    code = (
+        "from django.conf import settings\n"
+        "from integrations.services import clean_url\n"
+        "print('allow_private', settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS)\n"
+        "for url in ('https://10.0.0.5/hooks', 'https://127.0.0.1/hooks', 'http://hooks.example.org/'):\n"
+        "    try:\n"
+        "        clean_url(url)\n"
+        "        print('accepted', url)\n"
+        "    except Exception as exc:\n"
+        "        print('refused', url, type(exc).__name__, exc.field)\n"
+    )
+    monkeypatch.delenv("WEBHOOKS_ALLOW_PRIVATE_TARGETS", raising=False)
+    result = _manage(PRODUCTION_ENV, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert "allow_private False" in lines
+    for url in ("https://10.0.0.5/hooks", "https://127.0.0.1/hooks", "http://hooks.example.org/"):
+        assert f"refused {url} BusinessRuleError url" in lines, result.stdout
+
+
 def test_a_public_name_resolving_to_a_private_address_is_refused(world, settings, monkeypatch):
     import socket
 
