@@ -210,7 +210,8 @@ def group_list_with_member_counts(*, church: Church) -> QuerySet[Group]:
 
 def directory_ids_in_church(*, church: Church, model: type[Branch | Group | Member], ids: Iterable[int]) -> set[int]:
     """Which of ``ids`` are this church's branches / groups / members (others' ids look missing)."""
-    wanted = {int(i) for i in ids}
+    # An id past the 64-bit range names no row (and SQLite refuses to bind it): unknown, not an error.
+    wanted = {int(i) for i in ids if 0 < int(i) < 2**63}
     if not wanted:
         return set()
     return set(model.objects.for_church(church).filter(pk__in=wanted).values_list("pk", flat=True))

@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 from django.core.exceptions import BadRequest
 from django.http import HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from koinonia.api.parsers import json_payload_problem
 from messaging.broadcasts.delivery import accept_status
 from messaging.providers import get_provider
+from messaging.providers.console import callbacks as console_callbacks
 from messaging.providers.events import InboundText, MalformedPayload, SignatureError
 from messaging.providers.telnyx import callbacks as telnyx_callbacks
 from messaging.providers.telnyx import signatures as telnyx_signatures
@@ -74,15 +74,16 @@ def simulate_inbound(*, from_number: str, to_number: str, text: str) -> InboundT
     if get_provider().name != "console":
         raise BadRequest("Simulated inbound texts exist only with the console SMS provider.")
     marker = uuid.uuid4().hex
-    inbound = InboundText(
-        provider="console",
-        event_id=f"console-inbound-{marker}",
-        message_id=f"console-{marker}",
-        from_number=from_number,
-        to_number=to_number,
-        text=text,
-        occurred_at=timezone.now(),
-        payload={"simulated": True},
+    # Built and read back by the console package, as a carrier's payload is by its own: the inbound batch
+    # reads stored texts again from their payload.
+    inbound = console_callbacks.parse_inbound(
+        console_callbacks.inbound_payload(
+            event_id=f"console-inbound-{marker}",
+            message_id=f"console-{marker}",
+            from_number=from_number,
+            to_number=to_number,
+            text=text,
+        )
     )
     _hand_inbound(inbound)
     return inbound

@@ -31,6 +31,7 @@ from conversations.models import InboxSettings
 from conversations.services.inbound import PROVIDER_AUTOREPLY_INTENT, inbound_apply, inbound_receive
 from koinonia.bulk import bulk_update_rows
 from messaging.models import ProviderEvent, SenderNumber
+from messaging.providers.console import callbacks as console_callbacks
 from messaging.providers.events import InboundText, MalformedPayload
 from messaging.providers.telnyx import callbacks as telnyx_callbacks
 from messaging.providers.twilio import callbacks as twilio_callbacks
@@ -50,7 +51,11 @@ URGENT_INTENTS = {Intent.OPT_OUT, Intent.OPT_IN, Intent.HELP}
 # orders could deadlock, and one sender's texts stay in order.
 BATCH_LOCK_KEY = 0x6B6F696E_0001
 # A stored payload is read again by the package that read it in the webhook (kept as received).
-READERS = {"telnyx": telnyx_callbacks.parse_inbound, "twilio": twilio_callbacks.parse_inbound}
+READERS = {
+    "telnyx": telnyx_callbacks.parse_inbound,
+    "twilio": twilio_callbacks.parse_inbound,
+    "console": console_callbacks.parse_inbound,  # support's simulated texts
+}
 
 
 def is_urgent(inbound: InboundText) -> bool:

@@ -1,7 +1,9 @@
-"""The console provider's delivery reports: its own small wire shape, built here and read back here, so
-they take the same road as a carrier's callbacks (stored once as a ProviderEvent, applied in batches).
+"""The console provider's delivery reports and simulated inbound texts: its own small wire shapes, built
+here and read back here, so they take the same road as a carrier's callbacks (stored once as a
+ProviderEvent, applied in batches).
 
 ``{"provider_message_id": "console-…", "status": "delivered" | "delivery_failed", "error_code": …, "at": ISO}``
+``{"event_id", "message_id", "from", "to", "text", "at"}`` (an inbound text, from support's "simulate")
 """
 
 from collections.abc import Mapping
@@ -9,7 +11,7 @@ from collections.abc import Mapping
 from django.utils import timezone
 
 from messaging.providers.console.errors import SIMULATED_FAILURE_CODE
-from messaging.providers.events import DeliveryState, MalformedPayload, StatusUpdate, parse_time
+from messaging.providers.events import DeliveryState, InboundText, MalformedPayload, StatusUpdate, parse_time
 
 STATUS_WORDS = {
     "sent": DeliveryState.SENT,
@@ -47,3 +49,34 @@ def parse_status(payload: Mapping) -> StatusUpdate:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedPayload("Not a console delivery report.") from exc
+
+
+def inbound_payload(*, event_id: str, message_id: str, from_number: str, to_number: str, text: str) -> dict:
+    """A simulated inbound text as the console "carrier" would post it."""
+    return {
+        "event_id": event_id,
+        "message_id": message_id,
+        "from": from_number,
+        "to": to_number,
+        "text": text,
+        "at": timezone.now().isoformat(),
+    }
+
+
+def parse_inbound(payload: Mapping) -> InboundText:
+    try:
+        fields = {key: payload[key] for key in ("event_id", "message_id", "from", "to", "text")}
+        if not all(isinstance(value, str) for value in fields.values()):
+            raise MalformedPayload("Not a console inbound text.")
+        return InboundText(
+            provider="console",
+            event_id=fields["event_id"],
+            message_id=fields["message_id"],
+            from_number=fields["from"],
+            to_number=fields["to"],
+            text=fields["text"],
+            occurred_at=parse_time(payload.get("at")),
+            payload=dict(payload),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedPayload("Not a console inbound text.") from exc
