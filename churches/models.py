@@ -392,7 +392,8 @@ class Member(ChurchOwned):
     )
     # The language of the system texts they receive (opt-out confirmation, HELP, after-hours reply,
     # welcome). Blank: English until they text in another language (conversations.consent_classifier).
-    language = models.CharField(max_length=8, blank=True, choices=MEMBER_LANGUAGES)
+    # db_default: set-based inserts (the CSV import's INSERT … SELECT, COPY in benchmarks) name no language.
+    language = models.CharField(max_length=8, blank=True, default="", db_default="", choices=MEMBER_LANGUAGES)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
