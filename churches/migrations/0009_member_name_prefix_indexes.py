@@ -1,33 +1,21 @@
-"""Indexes for the name-prefix search (``first_name__istartswith`` / ``last_name__istartswith``, which
-PostgreSQL runs as ``UPPER(name::text) LIKE 'WORD%'``): the church first, then the upper-cased name with
-``text_pattern_ops``, so a prefix is an index range in any collation. PostgreSQL only (SQLite has no
-operator classes and its tables are small); outside the models' Meta, so the embedded default migrates too."""
+"""The name-prefix indexes already exist (0004_member_name_prefix_indexes: church, then UPPER(name)
+text_pattern_ops). An earlier version of this migration built the same two indexes again under other
+names, doubling the write cost of every member insert; it now drops those copies where they were made.
+Kept (empty elsewhere) because later migrations depend on it."""
 
 from django.db import migrations
 
-INDEXES = {
-    "member_church_upper_last": "last_name",
-    "member_church_upper_first": "first_name",
-}
+DUPLICATES = ("member_church_upper_last", "member_church_upper_first")
 
 
-def create(apps, schema_editor):
+def drop_duplicates(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name, column in INDEXES.items():
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON churches_member (church_id, UPPER({column}::text) text_pattern_ops)"
-        )
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
+    for name in DUPLICATES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
     dependencies = [("churches", "0008_idempotency_records")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [migrations.RunPython(drop_duplicates, migrations.RunPython.noop)]
